@@ -1,0 +1,1 @@
+"""Driven adapters implementing apipod.application.ports. Driver errors become domain errors here."""

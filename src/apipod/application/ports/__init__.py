@@ -1,0 +1,23 @@
+"""The ports: what the use cases need from the outside world, as ``typing.Protocol`` classes."""
+
+from apipod.application.ports.catalog import CatalogStore
+from apipod.application.ports.keys import KeyRepository
+from apipod.application.ports.limits import LimitStore
+from apipod.application.ports.quota import QuotaLedger
+from apipod.application.ports.system import Clock, IdGenerator, Randomness
+from apipod.application.ports.upstream import UpstreamCall, UpstreamClient, UpstreamRegistry
+from apipod.application.ports.usage import UsageLog
+
+__all__ = [
+    "CatalogStore",
+    "Clock",
+    "IdGenerator",
+    "KeyRepository",
+    "LimitStore",
+    "QuotaLedger",
+    "Randomness",
+    "UpstreamCall",
+    "UpstreamClient",
+    "UpstreamRegistry",
+    "UsageLog",
+]

@@ -1,0 +1,125 @@
+"""The catalog: upstreams (configured endpoints with account pools), upstream models, and plans."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from apipod.domain.quota import Budget
+
+
+class UpstreamKind(enum.StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GOOGLE_AI_STUDIO = "google_ai_studio"
+    COPILOT = "copilot"
+    ANTIGRAVITY = "antigravity"
+    MOCK = "mock"
+
+
+KIND_ALIASES: Mapping[str, UpstreamKind] = {
+    "groq": UpstreamKind.OPENAI,
+    "deepseek": UpstreamKind.OPENAI,
+    "antigravity_proxy": UpstreamKind.ANTHROPIC,
+    "cliproxy": UpstreamKind.ANTHROPIC,
+}
+
+
+def parse_kind(value: str) -> UpstreamKind:
+    """Accepts the canonical names and the original project's aliases. Raises ValueError otherwise."""
+    if value in KIND_ALIASES:
+        return KIND_ALIASES[value]
+    return UpstreamKind(value)
+
+
+@attrs.frozen
+class Account:
+    """One credential of an upstream's pool. ``secret`` is an API key, a GitHub token or a refresh token."""
+
+    index: int
+    secret: str = attrs.field(repr=False)
+    project: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"#{self.index}"
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 300.0  # idle read: the longest silence between two chunks, never a total
+
+
+@attrs.frozen(kw_only=True)
+class Upstream:
+    """A configured upstream endpoint. ``options`` holds type-specific settings (token_url, delay_ms...)."""
+
+    name: str
+    kind: UpstreamKind
+    base_url: str = ""
+    accounts: tuple[Account, ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    timeouts: Timeouts = Timeouts()
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ModelLimits:
+    rpm: int | None = None
+    tpm: int | None = None
+    rpd: int | None = None
+    max_concurrency: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UpstreamModel:
+    name: str
+    upstream: str
+    upstream_model: str
+    limits: ModelLimits = ModelLimits()
+
+
+@attrs.frozen
+class Route:
+    model: str
+    weight: float = 1.0
+
+
+@attrs.frozen
+class Alias:
+    name: str
+    routes: tuple[Route, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    name: str
+    routes: tuple[Route, ...]
+    aliases: tuple[Alias, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    strict_models: bool = False
+    rpm: int | None = None  # requests per minute per key
+    max_concurrency: int | None = None  # concurrent requests per key
+
+    def alias(self, name: str) -> Alias | None:
+        for alias in self.aliases:
+            if alias.name == name:
+                return alias
+        return None
+
+    def model_names(self) -> tuple[str, ...]:
+        """The names a key on this plan may ask for: the plan's own name and each alias."""
+        return (self.name, *(a.name for a in self.aliases))
+
+
+@attrs.frozen(kw_only=True)
+class Catalog:
+    """A whole catalog, as declared in TOML or held by a store."""
+
+    upstreams: tuple[Upstream, ...] = ()
+    models: tuple[UpstreamModel, ...] = ()
+    plans: tuple[Plan, ...] = ()

@@ -1,0 +1,154 @@
+"""Budgets and their windows, reservations, and the estimate a reservation holds."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WindowUnit(enum.StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    HOURS = "hours"  # fixed-length windows of ``hours`` hours aligned to the Unix epoch
+
+
+@attrs.frozen
+class Window:
+    unit: WindowUnit
+    hours: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.hours}h" if self.unit is WindowUnit.HOURS else self.unit.value
+
+    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        """The [start, end) of the window holding ``now``, aligned to UTC."""
+        now = now.astimezone(UTC)
+        if self.unit is WindowUnit.MINUTE:
+            start = now.replace(second=0, microsecond=0)
+            return start, start + timedelta(minutes=1)
+        if self.unit is WindowUnit.HOUR:
+            start = now.replace(minute=0, second=0, microsecond=0)
+            return start, start + timedelta(hours=1)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if self.unit is WindowUnit.DAY:
+            return day, day + timedelta(days=1)
+        if self.unit is WindowUnit.WEEK:
+            start = day - timedelta(days=day.weekday())
+            return start, start + timedelta(days=7)
+        if self.unit is WindowUnit.MONTH:
+            start = day.replace(day=1)
+            end = (
+                start.replace(year=start.year + 1, month=1)
+                if start.month == 12
+                else start.replace(month=start.month + 1)
+            )
+            return start, end
+        length = timedelta(hours=self.hours)
+        periods = (now - EPOCH) // length
+        start = EPOCH + periods * length
+        return start, start + length
+
+
+def parse_window(value: str | int | dict[str, int]) -> Window:
+    """``"day"``, ``"month"``..., or ``{hours = 5}``. Raises ValueError for anything else."""
+    if isinstance(value, dict):
+        hours = value.get("hours")
+        if set(value) != {"hours"} or not isinstance(hours, int) or hours <= 0:
+            raise ValueError(f"a fixed window is {{ hours = N }} with N > 0, not {value!r}")
+        return Window(WindowUnit.HOURS, hours)
+    if isinstance(value, str):
+        if value.endswith("h") and value[:-1].isdigit():
+            return Window(WindowUnit.HOURS, int(value[:-1]))
+        unit = WindowUnit(value)
+        if unit is WindowUnit.HOURS:
+            raise ValueError("say { hours = N } for a fixed-length window")
+        return Window(unit)
+    raise ValueError(f"not a window: {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Budget:
+    """A per-key allowance in one window: ``tokens`` (input plus output), ``requests``, or both."""
+
+    window: Window
+    tokens: int | None = None
+    requests: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WindowHold:
+    """What one reservation holds in one window of one budget."""
+
+    window: str
+    start: datetime
+    end: datetime
+    tokens: int
+    requests: int
+
+
+@attrs.frozen(kw_only=True)
+class Reservation:
+    """A hold against every budget window of a key, until ``expires_at``."""
+
+    id: str
+    key_id: str
+    tokens: int
+    holds: tuple[WindowHold, ...]
+    expires_at: datetime
+
+
+def holds_for(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> tuple[WindowHold, ...]:
+    holds = []
+    for budget in budgets:
+        start, end = budget.window.bounds(now)
+        holds.append(
+            WindowHold(
+                window=budget.window.name,
+                start=start,
+                end=end,
+                tokens=tokens if budget.tokens is not None else 0,
+                requests=1 if budget.requests is not None else 0,
+            )
+        )
+    return tuple(holds)
+
+
+@attrs.frozen(kw_only=True)
+class WindowUse:
+    """What is spent and held in one window, as the ledger sees it."""
+
+    tokens: int = 0
+    requests: int = 0
+
+
+def first_exhausted(budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int) -> Budget | None:
+    """The first budget that cannot take one more request of ``tokens``, or None when all can."""
+    for budget, use in zip(budgets, uses, strict=True):
+        if budget.tokens is not None and use.tokens + tokens > budget.tokens:
+            return budget
+        if budget.requests is not None and use.requests + 1 > budget.requests:
+            return budget
+    return None
+
+
+ESTIMATE_OUTPUT_CAP = 4096
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(prompt_chars: int, max_output_tokens: int | None, *, output_cap: int = ESTIMATE_OUTPUT_CAP) -> int:
+    """The hold a request takes: its input estimate plus its max output, capped.
+
+    The cap keeps a request that asks for 64k output tokens from being refused under a small budget;
+    settlement applies the real usage afterwards, so the estimate only bounds concurrency overshoot.
+    """
+    input_tokens = max(1, prompt_chars // CHARS_PER_TOKEN)
+    output = min(max_output_tokens or output_cap, output_cap)
+    return input_tokens + output

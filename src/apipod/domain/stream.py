@@ -1,0 +1,96 @@
+"""The canonical stream: a closed union of events every upstream decoder yields and every client encoder
+consumes. Bytes and SSE exist only at the two outer edges.
+
+Ordering contract: ``MessageStarted`` first; content events; ``UsageReported`` any number of times
+(running totals, latest wins); ``Finished`` last. ``StreamFailed`` ends a stream that cannot finish.
+A ``ToolCallStarted`` opens a tool call identified by ``key`` (its ordinal in this answer); its
+``ToolCallDelta``s follow before any other content. ``BlockStopped`` closes whatever block is open; encoders
+close open blocks by themselves too, so decoders of dialects without explicit stops may omit it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from apipod.domain.chat import FinishReason, Usage
+
+
+@attrs.frozen
+class MessageStarted:
+    id: str = ""
+    model: str = ""
+    usage: Usage = Usage()
+
+
+@attrs.frozen
+class TextDelta:
+    text: str
+
+
+@attrs.frozen
+class ThinkingDelta:
+    text: str
+
+
+@attrs.frozen
+class ThinkingSignature:
+    signature: str
+
+
+@attrs.frozen
+class RedactedThinking:
+    data: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class ToolCallStarted:
+    key: int
+    id: str
+    name: str
+    signature: str | None = None
+
+
+@attrs.frozen
+class ToolCallDelta:
+    key: int
+    fragment: str
+
+
+@attrs.frozen
+class BlockStopped:
+    pass
+
+
+@attrs.frozen
+class UsageReported:
+    usage: Usage
+
+
+@attrs.frozen
+class Finished:
+    reason: FinishReason
+    stop_sequence: str | None = None
+
+
+@attrs.frozen
+class StreamFailed:
+    """The upstream broke off. ``kind`` names the failure for the client's dialect to render:
+    "overloaded", "rate_limited", "upstream" (anything else from the upstream) or "internal"."""
+
+    kind: str
+    message: str
+
+
+StreamEvent = (
+    MessageStarted
+    | TextDelta
+    | ThinkingDelta
+    | ThinkingSignature
+    | RedactedThinking
+    | ToolCallStarted
+    | ToolCallDelta
+    | BlockStopped
+    | UsageReported
+    | Finished
+    | StreamFailed
+)
