@@ -1,1 +1,4 @@
-"""Pure wire codecs: JSON <-> canonical domain objects. Imports apipod.domain and the stdlib (plus orjson/cattrs) only."""
+"""Pure wire codecs: JSON <-> canonical domain objects.
+
+Imports apipod.domain, the stdlib, orjson and cattrs only.
+"""

@@ -123,3 +123,15 @@ class Catalog:
     upstreams: tuple[Upstream, ...] = ()
     models: tuple[UpstreamModel, ...] = ()
     plans: tuple[Plan, ...] = ()
+
+
+def find_plan(catalog: Catalog, name: str) -> Plan | None:
+    return next((p for p in catalog.plans if p.name == name), None)
+
+
+def find_model(catalog: Catalog, name: str) -> UpstreamModel | None:
+    return next((m for m in catalog.models if m.name == name), None)
+
+
+def find_upstream(catalog: Catalog, name: str) -> Upstream | None:
+    return next((u for u in catalog.upstreams if u.name == name), None)

@@ -1,0 +1,118 @@
+"""QuotaLedger in dicts. Deliberately no smarter than the SQL ledgers: per-window counters plus
+reservations that are pending until settled, released or swept."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+
+from apipod.adapters.system import RandomIdGenerator
+from apipod.application.ports import IdGenerator, QuotaLedger
+from apipod.domain.errors import QuotaExceededError
+from apipod.domain.quota import Budget, Reservation, WindowHold, WindowUse, first_exhausted, holds_for
+
+PRUNE_AFTER = timedelta(days=1)
+"""Counters of windows that ended longer ago than this are dropped by ``sweep`` (nothing reads them)."""
+
+
+def quota_exceeded_error(budget: Budget, use: WindowUse, tokens: int, now: datetime) -> QuotaExceededError:
+    """The error for ``budget`` having no room for one request of ``tokens`` at ``now``: it names the
+    window and when it resets, and ``retry_after`` is the seconds until then. Shared by every ledger."""
+    _, end = budget.window.bounds(now)
+    over_tokens = budget.tokens is not None and use.tokens + tokens > budget.tokens
+    what = "Token" if over_tokens else "Request"
+    name = budget.window.name
+    return QuotaExceededError(
+        f"{what} budget for window '{name}' is exhausted; it resets at {end.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        window=name,
+        retry_after=max((end - now).total_seconds(), 0.001),
+    )
+
+
+@attrs.define
+class _Counter:
+    tokens: int
+    requests: int
+    end: datetime
+
+
+@attrs.frozen
+class _Pending:
+    reservation: Reservation
+    counts_tokens: tuple[bool, ...]  # per hold: does its budget count tokens (settle adjusts only those)
+
+
+class InMemoryQuotaLedger(QuotaLedger):
+    """NOTE: no method awaits between reading and writing the counters, so each call is one atomic step
+    on the event loop; that is what the SQL ledgers get from a transaction."""
+
+    def __init__(self, ids: IdGenerator | None = None) -> None:
+        self._ids = ids if ids is not None else RandomIdGenerator()
+        self._counters: dict[tuple[str, str, datetime], _Counter] = {}
+        self._pending: dict[str, _Pending] = {}
+
+    async def reserve(
+        self, *, key_id: str, budgets: tuple[Budget, ...], tokens: int, now: datetime, ttl: float
+    ) -> Reservation:
+        holds = holds_for(budgets, now, tokens)
+        uses = tuple(self._use(key_id, hold) for hold in holds)
+        exhausted = first_exhausted(budgets, uses, tokens)
+        if exhausted is not None:
+            raise quota_exceeded_error(exhausted, uses[budgets.index(exhausted)], tokens, now)
+        for hold in holds:
+            counter = self._counters.get((key_id, hold.window, hold.start))
+            if counter is None:
+                counter = self._counters[(key_id, hold.window, hold.start)] = _Counter(0, 0, hold.end)
+            counter.tokens += hold.tokens
+            counter.requests += hold.requests
+        reservation = Reservation(
+            id=self._ids.new_id("rsv_"),
+            key_id=key_id,
+            tokens=tokens,
+            holds=holds,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        self._pending[reservation.id] = _Pending(reservation, tuple(b.tokens is not None for b in budgets))
+        return reservation
+
+    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+        pending = self._pending.pop(reservation.id, None)
+        if pending is None:
+            return
+        held = pending.reservation
+        for hold, counts_tokens in zip(held.holds, pending.counts_tokens, strict=True):
+            if counts_tokens:
+                self._adjust(held.key_id, hold, tokens=tokens - hold.tokens, requests=0)
+
+    async def release(self, reservation: Reservation) -> None:
+        pending = self._pending.pop(reservation.id, None)
+        if pending is not None:
+            self._give_back(pending.reservation)
+
+    async def sweep(self, now: datetime) -> int:
+        expired = [p.reservation for p in self._pending.values() if p.reservation.expires_at < now]
+        for reservation in expired:
+            del self._pending[reservation.id]
+            self._give_back(reservation)
+        stale = now - PRUNE_AFTER
+        for slot in [s for s, c in self._counters.items() if c.end < stale]:
+            del self._counters[slot]
+        return len(expired)
+
+    async def usage(self, *, key_id: str, budgets: tuple[Budget, ...], now: datetime) -> tuple[WindowUse, ...]:
+        return tuple(self._use(key_id, hold) for hold in holds_for(budgets, now, 0))
+
+    def _use(self, key_id: str, hold: WindowHold) -> WindowUse:
+        counter = self._counters.get((key_id, hold.window, hold.start))
+        return WindowUse() if counter is None else WindowUse(tokens=counter.tokens, requests=counter.requests)
+
+    def _give_back(self, reservation: Reservation) -> None:
+        for hold in reservation.holds:
+            self._adjust(reservation.key_id, hold, tokens=-hold.tokens, requests=-hold.requests)
+
+    def _adjust(self, key_id: str, hold: WindowHold, *, tokens: int, requests: int) -> None:
+        counter = self._counters.get((key_id, hold.window, hold.start))
+        if counter is not None:  # None: the window ended long ago and was pruned
+            counter.tokens = max(counter.tokens + tokens, 0)
+            counter.requests = max(counter.requests + requests, 0)

@@ -1,0 +1,88 @@
+"""PgKeyRepository: API keys in PostgreSQL, found by digest. No caching here: the use case caches lookups,
+and ``set_active`` notifies every process (``key_events``) so revocations reach their caches at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from apipod.adapters.postgres.database import PgDatabase
+from apipod.adapters.postgres.key_events import CHANNEL
+from apipod.application.ports import KeyRepository
+from apipod.domain.errors import NotFoundError
+from apipod.domain.keys import ApiKey
+
+_INSERT = """
+INSERT INTO api_keys (id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+_SELECT = "SELECT id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at FROM api_keys"
+_BY_DIGEST = _SELECT + " WHERE digest = $1"
+_BY_ID = _SELECT + " WHERE id = $1"
+_ALL = _SELECT + " ORDER BY created_at, id"
+# NOTE: the NOTIFY rides in the same statement, so it is sent exactly when the change commits.
+_SET_ACTIVE = """
+UPDATE api_keys SET active = $2 WHERE id = $1
+RETURNING id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at, pg_notify($3, id)
+"""
+_TOUCH = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        digest=row["digest"],
+        prefix=row["prefix"],
+        name=row["name"],
+        plan=row["plan"],
+        active=row["active"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+class PgKeyRepository(KeyRepository):
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    async def add(self, key: ApiKey) -> None:
+        async with self._db.connection("adding a key") as conn:
+            await conn.execute(
+                _INSERT,
+                key.id,
+                key.digest,
+                key.prefix,
+                key.name,
+                key.plan,
+                key.active,
+                key.created_at,
+                key.expires_at,
+                key.last_used_at,
+            )
+
+    async def by_digest(self, digest: str) -> ApiKey | None:
+        async with self._db.connection("looking up a key") as conn:
+            row = await conn.fetchrow(_BY_DIGEST, digest)
+        return None if row is None else _key(row)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        async with self._db.connection("reading a key") as conn:
+            row = await conn.fetchrow(_BY_ID, key_id)
+        return None if row is None else _key(row)
+
+    async def list(self) -> list[ApiKey]:
+        async with self._db.connection("listing keys") as conn:
+            rows = await conn.fetch(_ALL)
+        return [_key(row) for row in rows]
+
+    async def set_active(self, key_id: str, *, active: bool) -> ApiKey:
+        async with self._db.connection("changing a key") as conn:
+            row = await conn.fetchrow(_SET_ACTIVE, key_id, active, CHANNEL)
+        if row is None:
+            raise NotFoundError(f"No key with id '{key_id}'.")
+        return _key(row)
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        async with self._db.connection("noting a key's use") as conn:
+            await conn.execute(_TOUCH, key_id, when)

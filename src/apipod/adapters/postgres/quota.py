@@ -1,0 +1,289 @@
+"""PgQuotaLedger: exact per-key budgets in PostgreSQL, whatever the number of processes.
+
+One counter row per (key, window, window start) holds spent plus held tokens and requests. Every change
+is one statement that first locks the key's window rows in a fixed order (window name, start) with
+``FOR UPDATE`` (so it reads their latest committed values and deadlocks are impossible), then decides and
+writes. Under READ COMMITTED the later UPDATE of a locked row operates on that latest version, so no
+concurrent reservation can slip between the check and the increment.
+
+Reservation rows make settle/release/sweep idempotent: each moves the row from ``pending`` in the same
+statement that gives the hold back, so only the first of them changes the counters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from apipod.adapters.memory.quota import PRUNE_AFTER, quota_exceeded_error
+from apipod.adapters.postgres.database import PgDatabase
+from apipod.adapters.system import RandomIdGenerator
+from apipod.application.ports import IdGenerator, QuotaLedger
+from apipod.domain.errors import StorageError
+from apipod.domain.quota import Budget, Reservation, WindowUse, first_exhausted, holds_for
+
+# $1 key, $2..$8 the wanted windows (merged by name and start), $9.. the reservation.
+_RESERVE = """
+WITH want AS (
+    SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::bigint[],
+                         $7::bigint[], $8::bigint[])
+        AS t(window_name, window_start, window_end, hold_tokens, hold_requests, token_limit, request_limit)
+),
+locked AS (
+    SELECT w.window_name, w.window_start, w.tokens, w.requests
+    FROM quota_windows w JOIN want USING (window_name, window_start)
+    WHERE w.key_id = $1
+    ORDER BY w.window_name, w.window_start
+    FOR UPDATE OF w
+),
+verdict AS (
+    SELECT count(*) = cardinality($2::text[]) AS complete,
+           coalesce(bool_and(
+               (want.token_limit IS NULL OR l.tokens + want.hold_tokens <= want.token_limit)
+               AND (want.request_limit IS NULL OR l.requests + want.hold_requests <= want.request_limit)
+           ), true) AS fits
+    FROM locked l JOIN want USING (window_name, window_start)
+),
+bumped AS (
+    UPDATE quota_windows w
+    SET tokens = w.tokens + want.hold_tokens, requests = w.requests + want.hold_requests
+    FROM want, verdict
+    WHERE verdict.complete AND verdict.fits
+      AND w.key_id = $1 AND w.window_name = want.window_name AND w.window_start = want.window_start
+    RETURNING 1
+),
+held AS (
+    INSERT INTO quota_reservations (id, key_id, holds, tokens, state, created_at, expires_at)
+    SELECT $9::text, $1, $10::jsonb, $11::bigint, 'pending', $12::timestamptz, $13::timestamptz
+    FROM verdict WHERE verdict.complete AND verdict.fits
+    RETURNING 1
+),
+seeded AS (
+    INSERT INTO quota_windows (key_id, window_name, window_start, window_end)
+    SELECT $1, want.window_name, want.window_start, want.window_end FROM want, verdict
+    WHERE NOT verdict.complete
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT verdict.complete, verdict.fits,
+       (SELECT count(*) FROM bumped) AS bumped, (SELECT count(*) FROM held) AS held,
+       (SELECT count(*) FROM seeded) AS seeded,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(window_name, tokens, requests)), '[]'::jsonb)
+        FROM locked) AS current
+FROM verdict
+"""
+
+# Shared tail of settle, release and sweep. ``closed`` yields the reservations just closed as
+# (key_id, holds, spent, held): ``spent`` is the real token count (NULL when released) and ``held`` says
+# the hold was still in the counters (it was pending, not already expired by the sweeper). Per window:
+#   tokens   += spent (when the window counts tokens) - the held tokens (when still held)
+#   requests += the request when settled               - the held request (when still held)
+# so pending->settled keeps the request and swaps the estimate for the real tokens, pending->released
+# gives everything back, and expired->settled (a request that outlived its hold) still counts its spend.
+_GIVE_BACK = """h AS (
+    SELECT closed.key_id, x.w AS window_name, x.s AS window_start,
+           sum(CASE WHEN closed.held THEN -x.t ELSE 0 END
+               + CASE WHEN x.ct AND closed.spent IS NOT NULL THEN closed.spent ELSE 0 END)::bigint AS d_tokens,
+           sum(CASE WHEN closed.held THEN -x.r ELSE 0 END
+               + CASE WHEN closed.spent IS NOT NULL THEN x.r ELSE 0 END)::bigint AS d_requests
+    FROM closed, jsonb_to_recordset(closed.holds) AS x(w text, s timestamptz, t bigint, r bigint, ct boolean)
+    GROUP BY 1, 2, 3
+),
+locked AS (
+    SELECT 1 FROM quota_windows w JOIN h USING (key_id, window_name, window_start)
+    WHERE h.d_tokens <> 0 OR h.d_requests <> 0
+    ORDER BY w.key_id, w.window_name, w.window_start
+    FOR UPDATE OF w
+),
+applied AS (
+    UPDATE quota_windows w
+    SET tokens = w.tokens + h.d_tokens, requests = w.requests + h.d_requests
+    FROM h
+    WHERE w.key_id = h.key_id AND w.window_name = h.window_name AND w.window_start = h.window_start
+      AND (h.d_tokens <> 0 OR h.d_requests <> 0)
+      AND (SELECT count(*) FROM locked) >= 0
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM closed) AS closed, (SELECT count(*) FROM applied) AS applied
+"""
+
+# $2: tokens spent (settle) or NULL (release). An expired reservation can still be settled (its real
+# spend counts) or released (a no-op); settled and released are final, so repeats change nothing.
+_SETTLE_HEAD = """
+WITH prior AS (
+    SELECT id, state FROM quota_reservations
+    WHERE id = $1 AND state IN ('pending', 'expired')
+    FOR UPDATE
+),
+closed AS (
+    UPDATE quota_reservations r
+    SET state = CASE WHEN $2::bigint IS NULL THEN 'released' ELSE 'settled' END,
+        settled_tokens = $2::bigint, closed_at = now()
+    FROM prior
+    WHERE r.id = prior.id AND r.state = prior.state
+    RETURNING r.key_id, r.holds, $2::bigint AS spent, prior.state = 'pending' AS held
+),
+"""
+_SETTLE = _SETTLE_HEAD + _GIVE_BACK
+
+# Reservations are claimed with SKIP LOCKED so sweepers in many processes never wait on each other
+# (nor on a settle in flight, which is about to close that reservation anyway).
+_SWEEP_HEAD = """
+WITH picked AS (
+    SELECT id FROM quota_reservations
+    WHERE state = 'pending' AND expires_at < $1
+    ORDER BY id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+closed AS (
+    UPDATE quota_reservations r SET state = 'expired', closed_at = $1
+    FROM picked WHERE r.id = picked.id AND r.state = 'pending'
+    RETURNING r.key_id, r.holds, NULL::bigint AS spent, true AS held
+),
+"""
+_SWEEP = _SWEEP_HEAD + _GIVE_BACK
+
+# Housekeeping after a sweep: closed reservations older than ``keep_closed``, and counters of windows
+# that ended more than PRUNE_AFTER ago (nothing reads them; the usage rows are the record).
+_PURGE_RESERVATIONS = """
+DELETE FROM quota_reservations WHERE id IN (
+    SELECT id FROM quota_reservations WHERE state <> 'pending' AND closed_at < $1 LIMIT $2
+)
+"""
+_PRUNE_WINDOWS = """
+DELETE FROM quota_windows WHERE ctid = ANY(ARRAY(SELECT ctid FROM quota_windows WHERE window_end < $1 LIMIT $2))
+"""
+
+_USAGE = """
+SELECT window_name, window_start, tokens, requests FROM quota_windows
+WHERE key_id = $1 AND (window_name, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))
+"""
+
+_SEED_ATTEMPTS = 5
+
+
+class PgQuotaLedger(QuotaLedger):
+    """Args:
+    db: the shared database.
+    ids: reservation ids (random by default).
+    sweep_batch: expired reservations released per statement by ``sweep``.
+    keep_closed: seconds settled/released/expired reservations are kept (for audit) before ``sweep``
+        purges them; a settle after that is still a no-op.
+    """
+
+    def __init__(
+        self,
+        db: PgDatabase,
+        *,
+        ids: IdGenerator | None = None,
+        sweep_batch: int = 1000,
+        keep_closed: float = 86400.0,
+    ) -> None:
+        self._db = db
+        self._ids = ids if ids is not None else RandomIdGenerator()
+        self._sweep_batch = sweep_batch
+        self._keep_closed = timedelta(seconds=keep_closed)
+
+    async def reserve(
+        self, *, key_id: str, budgets: tuple[Budget, ...], tokens: int, now: datetime, ttl: float
+    ) -> Reservation:
+        tokens = max(0, tokens)
+        holds = holds_for(budgets, now, tokens)
+        reservation = Reservation(
+            id=self._ids.new_id("rsv_"),
+            key_id=key_id,
+            tokens=tokens,
+            holds=holds,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        if not budgets:
+            return reservation  # nothing to hold; settle and release will find no row and do nothing
+        rows = _merge(budgets, now, tokens)
+        args = (
+            key_id,
+            [r["w"] for r in rows],
+            [r["s"] for r in rows],
+            [r["e"] for r in rows],
+            [r["t"] for r in rows],
+            [r["r"] for r in rows],
+            [r["tl"] for r in rows],
+            [r["rl"] for r in rows],
+            reservation.id,
+            [{"w": r["w"], "s": r["s"].isoformat(), "t": r["t"], "r": r["r"], "ct": r["ct"]} for r in rows],
+            tokens,
+            now,
+            reservation.expires_at,
+        )
+        for _ in range(_SEED_ATTEMPTS):
+            async with self._db.connection("reserving quota") as conn:
+                result = await conn.fetchrow(_RESERVE, *args)
+            if not result["complete"]:
+                continue  # some window row did not exist: it does now (this statement seeded it)
+            if result["fits"]:
+                return reservation
+            uses = _uses(budgets, {w: (t, r) for w, t, r in result["current"]})
+            raise _exceeded(budgets, uses, tokens, now)
+        raise StorageError("reserving quota: the window counters could not be created; try again")
+
+    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+        async with self._db.connection("settling quota") as conn:
+            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens))
+
+    async def release(self, reservation: Reservation) -> None:
+        async with self._db.connection("releasing quota") as conn:
+            await conn.fetchrow(_SETTLE, reservation.id, None)
+
+    async def sweep(self, now: datetime) -> int:
+        total = 0
+        while True:
+            async with self._db.connection("sweeping expired reservations") as conn:
+                swept = int((await conn.fetchrow(_SWEEP, now, self._sweep_batch))["closed"])
+            total += swept
+            if swept < self._sweep_batch:
+                break
+        async with self._db.connection("purging closed reservations") as conn:
+            await conn.execute(_PURGE_RESERVATIONS, now - self._keep_closed, self._sweep_batch * 10)
+            await conn.execute(_PRUNE_WINDOWS, now - PRUNE_AFTER, self._sweep_batch * 10)
+        return total
+
+    async def usage(self, *, key_id: str, budgets: tuple[Budget, ...], now: datetime) -> tuple[WindowUse, ...]:
+        if not budgets:
+            return ()
+        bounds = [b.window.bounds(now)[0] for b in budgets]
+        async with self._db.connection("reading quota usage") as conn:
+            rows = await conn.fetch(_USAGE, key_id, [b.window.name for b in budgets], bounds)
+        return _uses(budgets, {r["window_name"]: (r["tokens"], r["requests"]) for r in rows})
+
+
+def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> list[dict[str, Any]]:
+    """One row per distinct window: budgets on the same window share its counter and the tightest
+    limits apply."""
+    rows: dict[str, dict[str, Any]] = {}
+    for budget in budgets:
+        start, end = budget.window.bounds(now)
+        row = rows.setdefault(
+            budget.window.name,
+            {"w": budget.window.name, "s": start, "e": end, "t": 0, "r": 0, "ct": False, "tl": None, "rl": None},
+        )
+        if budget.tokens is not None:
+            row["ct"], row["t"] = True, tokens
+            row["tl"] = budget.tokens if row["tl"] is None else min(row["tl"], budget.tokens)
+        if budget.requests is not None:
+            row["r"] = 1
+            row["rl"] = budget.requests if row["rl"] is None else min(row["rl"], budget.requests)
+    return sorted(rows.values(), key=lambda r: r["w"])
+
+
+def _uses(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int]]) -> tuple[WindowUse, ...]:
+    """Per budget, in order, what its window's counter shows (0 when the row does not exist yet)."""
+    uses = []
+    for budget in budgets:
+        tokens, requests = current.get(budget.window.name, (0, 0))
+        uses.append(WindowUse(tokens=tokens, requests=requests))
+    return tuple(uses)
+
+
+def _exceeded(budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int, now: datetime) -> Exception:
+    budget = first_exhausted(budgets, uses, tokens) or budgets[0]
+    return quota_exceeded_error(budget, uses[budgets.index(budget)], tokens, now)

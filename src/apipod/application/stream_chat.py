@@ -1,0 +1,129 @@
+"""StreamChat: canonical events from the upstream to the client as they arrive."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+
+from apipod.application.authenticate_key import Principal
+from apipod.application.chat_turn import ChatTurn, ChatTurns
+from apipod.application.dispatch import Slot
+from apipod.application.ports import Clock
+from apipod.domain.chat import ChatRequest, Usage
+from apipod.domain.quota import CHARS_PER_TOKEN
+from apipod.domain.stream import (
+    MessageStarted,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    UsageReported,
+)
+
+
+class StreamChat:
+    """Rules:
+    - route, admit, reserve and open the upstream stream up to its first event before returning, so every
+      failure before the first byte is an ordinary error (and fails over like CompleteChat);
+    - after the first event there is no retry and no failover: an upstream failure becomes a
+      ``StreamFailed`` event;
+    - however the stream ends (finished, failed, client gone, cancelled) the books are closed exactly once:
+      the real usage is settled, or estimated from what was relayed when the upstream never reported it.
+    """
+
+    def __init__(self, turns: ChatTurns, clock: Clock) -> None:
+        self._turns = turns
+        self._clock = clock
+
+    async def execute(self, principal: Principal, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        turn = await self._turns.open(principal, request)
+
+        async def call(slot: Slot) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+            events = slot.client.stream(slot.call, request)
+            try:
+                first = await anext(events)
+            except BaseException:
+                await _close(events)
+                raise
+            return events, first
+
+        events, first = await self._turns.attempt(turn, call)
+
+        async def close_unstarted() -> None:
+            try:
+                await _close(events)
+            finally:
+                await self._turns.close(turn, status="cancelled", usage=None, error="closed before reading")
+
+        return ChatStream(self._relay(turn, events, first), close_unstarted)
+
+    async def _relay(
+        self, turn: ChatTurn, events: AsyncIterator[StreamEvent], first: StreamEvent
+    ) -> AsyncIterator[StreamEvent]:
+        usage = Usage()
+        chars = 0
+        ttft = self._clock.monotonic()
+        status = "cancelled"
+        error: str | None = None
+        try:
+            if isinstance(first, MessageStarted):
+                usage = usage.merged(first.usage)
+                first = MessageStarted(id=first.id, model=turn.request.model, usage=first.usage)
+            yield first
+            async for event in events:
+                if isinstance(event, TextDelta | ThinkingDelta):
+                    chars += len(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    chars += len(event.fragment)
+                elif isinstance(event, UsageReported):
+                    usage = usage.merged(event.usage)
+                elif isinstance(event, StreamFailed):
+                    status, error = "upstream_error", event.message
+                yield event
+            if status == "cancelled":
+                status = "success"
+        except Exception as exc:  # noqa: BLE001 - an adapter fault after the first byte ends the stream in-band
+            status, error = "upstream_error", f"{type(exc).__name__}: {exc}"
+            yield StreamFailed(kind="upstream", message="The upstream stream broke off.")
+        finally:
+            await _close(events)
+            if not usage.output_tokens and chars:
+                usage = Usage(
+                    input_tokens=usage.input_tokens or turn.input_estimate,
+                    output_tokens=max(1, chars // CHARS_PER_TOKEN),
+                    cached_input_tokens=usage.cached_input_tokens,
+                )
+            await self._turns.close(turn, status=status, usage=usage, error=error, ttft=ttft)
+
+
+class ChatStream(AsyncIterator[StreamEvent]):
+    """The relay, closable before its first read too: an async generator that was never started runs no
+    ``finally`` on ``aclose()``, and the books must close however the stream ends."""
+
+    __slots__ = ("_close_unstarted", "_relay", "_started")
+
+    def __init__(
+        self, relay: AsyncGenerator[StreamEvent, None], close_unstarted: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._relay = relay
+        self._close_unstarted = close_unstarted
+        self._started = False
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        self._started = True
+        return await self._relay.__anext__()
+
+    async def aclose(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._close_unstarted()
+        await self._relay.aclose()
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

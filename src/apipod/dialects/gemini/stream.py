@@ -1,0 +1,143 @@
+"""Gemini ``streamGenerateContent?alt=sse`` chunks -> canonical stream events (translation.md §8.1 "From GM").
+
+Every chunk is a whole ``GenerateContentResponse`` holding only the new parts; usage is a running total
+(replace, never add); calls arrive whole, so each becomes start + one delta with the compact JSON + stop.
+There is no ``[DONE]``: the finish reason is remembered and ``Finished`` is emitted by ``close()`` at the
+end of the body, after the last usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from apipod.dialects.gemini.response import (
+    IdFactory,
+    candidate_parts,
+    finish_reason,
+    first_candidate,
+    new_call_id,
+    tool_use,
+    usage_from,
+)
+from apipod.domain.chat import FinishReason, Usage
+from apipod.domain.stream import (
+    BlockStopped,
+    Finished,
+    MessageStarted,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallDelta,
+    ToolCallStarted,
+    UsageReported,
+)
+
+_FAILURE_KINDS = {"RESOURCE_EXHAUSTED": "rate_limited", "UNAVAILABLE": "overloaded"}
+
+
+def failure_kind(error: Mapping[str, Any]) -> str:
+    """The StreamFailed kind for a Gemini error object."""
+    kind = _FAILURE_KINDS.get(str(error.get("status") or ""))
+    if kind is not None:
+        return kind
+    code = error.get("code")
+    return "rate_limited" if code == 429 else "overloaded" if code == 503 else "upstream"
+
+
+class StreamDecoder:
+    """One per upstream stream. ``names`` maps rewritten tool names back to the client's."""
+
+    __slots__ = ("_blocked", "_calls", "_closed", "_finish", "_ids", "_names", "_started", "_usage")
+
+    def __init__(self, *, ids: IdFactory = new_call_id, names: Mapping[str, str] | None = None) -> None:
+        self._ids = ids
+        self._names: Mapping[str, str] = names or {}
+        self._started = False
+        self._closed = False
+        self._blocked = False
+        self._calls = 0
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+
+    def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
+        if self._closed or not data.strip():
+            return []
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._fail("upstream", "The upstream sent a malformed stream chunk.")
+        out: list[StreamEvent] = []
+        for chunk in body if isinstance(body, list) else (body,):
+            if isinstance(chunk, Mapping) and not self._chunk(chunk, out):
+                break
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        if self._closed:
+            return []
+        self._closed = True
+        if not self._started:
+            return [StreamFailed(kind="upstream", message="The upstream ended the stream without an answer.")]
+        if self._blocked:
+            return [Finished(FinishReason.CONTENT_FILTER)]
+        return [Finished(finish_reason(self._finish, tool_calls=self._calls > 0))]
+
+    def _fail(self, kind: str, message: str) -> list[StreamEvent]:
+        self._closed = True
+        return [StreamFailed(kind=kind, message=message)]
+
+    def _chunk(self, chunk: Mapping[str, Any], out: list[StreamEvent]) -> bool:
+        """Appends the chunk's events; False when it was an error that ends the stream."""
+        error = chunk.get("error")
+        if isinstance(error, Mapping):
+            out.extend(self._fail(failure_kind(error), str(error.get("message") or "The upstream failed.")))
+            return False
+        meta = chunk.get("usageMetadata")
+        usage = usage_from(meta) if isinstance(meta, Mapping) else None
+        if not self._started:
+            self._started = True
+            out.append(
+                MessageStarted(
+                    id=chunk.get("responseId") or "", model=chunk.get("modelVersion") or "", usage=usage or Usage()
+                )
+            )
+        candidate = first_candidate(chunk)
+        for raw in candidate_parts(candidate):
+            if isinstance(raw, Mapping):
+                self._part(raw, out)
+        if usage is not None and usage != self._usage:
+            self._usage = usage
+            out.append(UsageReported(usage))
+        if candidate is not None:
+            if candidate.get("finishReason"):
+                self._finish = candidate["finishReason"]
+        else:
+            feedback = chunk.get("promptFeedback")
+            if isinstance(feedback, Mapping) and feedback.get("blockReason"):
+                self._blocked = True
+        return True
+
+    def _part(self, raw: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        signature = raw.get("thoughtSignature")
+        if raw.get("thought"):
+            if raw.get("text"):
+                out.append(ThinkingDelta(raw["text"]))
+            if signature:
+                out.append(ThinkingSignature(signature))
+        elif "functionCall" in raw:
+            call = tool_use(raw["functionCall"] or {}, signature, self._ids, self._names)
+            key = self._calls
+            self._calls += 1
+            out.append(ToolCallStarted(key=key, id=call.id, name=call.name, signature=call.signature))
+            out.append(ToolCallDelta(key=key, fragment=call.arguments))
+            out.append(BlockStopped())
+        elif "text" in raw:
+            if raw["text"]:
+                out.append(TextDelta(raw["text"]))
+            if signature:  # a signed (often empty) text part: the signature belongs to the turn
+                out.append(ThinkingSignature(signature))

@@ -1,0 +1,74 @@
+"""The Falcon ASGI application: routes, error rendering, and the start-up/shutdown hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import falcon
+import falcon.asgi
+
+from apipod.domain.errors import ApipodError
+from apipod.entrypoints.http import admin, chat
+from apipod.entrypoints.http.client_dialects import AnthropicClients, OpenAIClients
+from apipod.entrypoints.http.errors import handle_apipod_error, handle_unexpected, serialize_http_error
+from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.streaming import ASGIApp, DisconnectGuard
+
+
+class DialectMiddleware:
+    """Copies the routed resource's dialect to the request, so errors render in the caller's protocol."""
+
+    async def process_resource(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        dialect = getattr(resource, "dialect", None)
+        if isinstance(dialect, str) and dialect:
+            req.context.dialect = dialect
+
+
+class LifecycleMiddleware:
+    """Runs the start-up and shutdown hooks on ASGI lifespan events."""
+
+    def __init__(self, startup: Callable[[], Awaitable[None]], shutdown: Callable[[], Awaitable[None]]) -> None:
+        self._startup = startup
+        self._shutdown = shutdown
+
+    async def process_startup(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        await self._startup()
+
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        await self._shutdown()
+
+
+async def _nothing() -> None:
+    return None
+
+
+def create_app(
+    services: Services,
+    *,
+    startup: Callable[[], Awaitable[None]] = _nothing,
+    shutdown: Callable[[], Awaitable[None]] = _nothing,
+) -> ASGIApp:
+    """The ASGI app over ``services``; ``startup`` fills them in (the gateway needs async set-up)."""
+    middleware: list[Any] = [LifecycleMiddleware(startup, shutdown), DialectMiddleware()]
+    app = falcon.asgi.App(middleware=middleware, cors_enable=False)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_route("/health", chat.Health())
+    app.add_route("/v1/chat/completions", chat.ChatResource(services, OpenAIClients()))
+    app.add_route("/chat/completions", chat.ChatResource(services, OpenAIClients()))
+    app.add_route("/v1/messages", chat.ChatResource(services, AnthropicClients()))
+    app.add_route("/v1/messages/count_tokens", chat.CountTokens(services))
+    app.add_route("/v1/models", chat.Models(services))
+    app.add_route("/admin/create-key", admin.CreateKey(services))
+    app.add_route("/admin/keys", admin.Keys(services))
+    app.add_route("/admin/keys/{key_id}/revoke", admin.RevokeKey(services))
+    catalog = admin.CatalogResource(services)
+    app.add_route("/admin/catalog", catalog)
+    app.add_route("/admin/{kind}/{name}", catalog, suffix="item")
+    app.add_route("/admin/usage", admin.Usage(services))
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(ApipodError, handle_apipod_error)
+    app.set_error_serializer(serialize_http_error)
+    return DisconnectGuard(app)  # type: ignore[arg-type]

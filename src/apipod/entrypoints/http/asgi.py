@@ -1,0 +1,38 @@
+"""The ASGI application from the environment: ``uvicorn apipod.entrypoints.http.asgi:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+
+from apipod.bootstrap.runtime import Runtime, resolve_admin_secret, start_runtime
+from apipod.bootstrap.settings import Settings, environment, load_settings
+from apipod.entrypoints.http.app import create_app as create_http_app
+from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.streaming import ASGIApp
+
+log = logging.getLogger("apipod")
+
+
+def app_for(settings: Settings, env: dict[str, str], admin_secret: str) -> ASGIApp:
+    services = Services(admin_secret=admin_secret, max_body_bytes=settings.max_body_bytes)
+    runtime: list[Runtime] = []
+
+    async def startup() -> None:
+        started = await start_runtime(settings, env)
+        runtime.append(started)
+        services.gateway, services.clock, services.ids = started.gateway, started.clock, started.ids
+
+    async def shutdown() -> None:
+        while runtime:
+            await runtime.pop().close()
+
+    return create_http_app(services, startup=startup, shutdown=shutdown)
+
+
+def create_app() -> ASGIApp:
+    env = environment()
+    settings = load_settings(env)
+    secret, generated = resolve_admin_secret(settings)
+    if generated:
+        log.warning("generated an admin secret; it is kept in the file beside the database")
+    return app_for(settings, env, secret)

@@ -1,0 +1,47 @@
+"""Reading a JSON body within the size limit, and the client's credential."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon.asgi
+import orjson
+
+from apipod.domain.errors import AuthenticationError, InvalidRequestError, RequestTooLargeError
+
+
+async def read_json_object(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object. Malformed JSON, a non-object, or a body over ``limit`` bytes raise the
+    matching domain error."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise RequestTooLargeError(f"The request body is {length} bytes; the limit is {limit}.")
+    chunks = []
+    size = 0
+    async for chunk in req.stream:
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"The request body is over the limit of {limit} bytes.")
+        chunks.append(chunk)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not data:
+        raise InvalidRequestError("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    return body
+
+
+def credential(req: falcon.asgi.Request) -> str | None:
+    """The API key from ``Authorization: Bearer`` or ``x-api-key``; None when neither is sent."""
+    authorization = req.get_header("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
+        return token
+    return req.get_header("x-api-key") or None

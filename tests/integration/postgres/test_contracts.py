@@ -1,0 +1,40 @@
+"""The PostgreSQL adapters pass the same store contracts as the memory and SQLite ones."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from apipod.adapters.postgres import PgCatalogStore, PgDatabase, PgKeyRepository, PgQuotaLedger, PgUsageLog
+from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from tests.contracts.catalog import CatalogStoreContract
+from tests.contracts.keys import KeyRepositoryContract
+from tests.contracts.quota import QuotaLedgerContract
+from tests.contracts.usage import UsageLogContract
+
+
+class TestPgKeyRepository(KeyRepositoryContract):
+    @pytest.fixture
+    async def repo(self, pg: PgDatabase) -> KeyRepository:
+        return PgKeyRepository(pg)
+
+
+class TestPgCatalogStore(CatalogStoreContract):
+    @pytest.fixture
+    async def store(self, pg: PgDatabase) -> CatalogStore:
+        return PgCatalogStore(pg)
+
+
+class TestPgQuotaLedger(QuotaLedgerContract):
+    @pytest.fixture
+    async def ledger(self, pg: PgDatabase) -> QuotaLedger:
+        return PgQuotaLedger(pg)
+
+
+class TestPgUsageLog(UsageLogContract):
+    @pytest.fixture
+    async def log(self, pg: PgDatabase) -> AsyncIterator[UsageLog]:
+        log = PgUsageLog(pg)
+        yield log
+        await log.close()
