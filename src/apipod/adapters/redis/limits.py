@@ -38,7 +38,7 @@ def storage_errors(action: str) -> Iterator[None]:
 
 
 class RedisLimitStore(LimitStore):
-    """Shared limits in one Redis (or a cluster: a key's companion keys share a hash tag).
+    """Shared limits in one Redis. A key's two window keys share a hash tag, so the scripts stay cluster-safe.
 
     Keys are ``<prefix>{<key>}:hits`` (sorted set of ``<cost>:<token>`` scored by time in ms) with
     ``...:hits:total`` (their running sum), ``...:leases`` (lease ids scored by expiry) and ``...:cool``

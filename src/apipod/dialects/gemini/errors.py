@@ -24,26 +24,39 @@ from apipod.domain.errors import (
     UpstreamUnavailableError,
 )
 
+_CALLER_FAULT = frozenset({400, 404, 413, 422})
+_MAX_MESSAGE = 500
 _TYPE_PREFIX = "type.googleapis.com/google.rpc."
 
 
 def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """Only a caller-fault rejection passes the upstream's message on; the others concern apipod's account
+    (quota names, project numbers, key problems) and only say what kind of failure it was."""
     error = _error_object(body)
-    message = str(error.get("message") or "") or _fallback_message(status, body)
-    details = [d for d in error.get("details") or () if isinstance(d, Mapping)]
     rpc_status = str(error.get("status") or "")
+    message = str(error.get("message") or "")[:_MAX_MESSAGE] or _fallback_message(status, body)
+    details = [d for d in error.get("details") or () if isinstance(d, Mapping)]
+    label = " ".join(x for x in (f"HTTP {status}", rpc_status) if x)
     if status == 429 or rpc_status == "RESOURCE_EXHAUSTED":
         delay = _retry_delay(details)
         if delay is None:
             delay = retry_after_header(headers)
-        return UpstreamRateLimitedError(message, retry_after=delay, exhausted=_per_day(details))
+        exhausted = _per_day(details)
+        what = "daily quota is exhausted" if exhausted else "rate limit was hit"
+        return UpstreamRateLimitedError(
+            f"The upstream account's {what} ({label}).", retry_after=delay, exhausted=exhausted
+        )
     if status in (401, 403) or rpc_status == "FAILED_PRECONDITION" or _reason(details) == "API_KEY_INVALID":
-        return UpstreamAuthError(message)
-    if status in (503, 529):
-        return UpstreamOverloadedError(message, retry_after=retry_after_header(headers))
-    if 400 <= status < 500 and status != 408:
+        return UpstreamAuthError(f"The upstream refused apipod's credentials ({label}).")
+    if status in _CALLER_FAULT:
         return UpstreamRejectedError(message, status=status)
-    return UpstreamUnavailableError(message, retry_after=retry_after_header(headers))
+    if status in (503, 529):
+        return UpstreamOverloadedError(
+            f"The upstream is overloaded ({label}).", retry_after=retry_after_header(headers)
+        )
+    if status >= 500 or status in (408, 409):
+        return UpstreamUnavailableError(f"The upstream failed ({label}).", retry_after=retry_after_header(headers))
+    return UpstreamError(f"The upstream answered {label}: {message}")
 
 
 def retry_after_header(headers: Mapping[str, str]) -> float | None:
@@ -84,7 +97,7 @@ def _error_object(body: bytes) -> Mapping[str, Any]:
 
 
 def _fallback_message(status: int, body: bytes) -> str:
-    text = body[:500].decode("utf-8", "replace").strip()
+    text = body[:_MAX_MESSAGE].decode("utf-8", "replace").strip()
     return text or f"The upstream answered HTTP {status}."
 
 

@@ -251,10 +251,10 @@ def parse_arguments(text: str) -> Json:
 
 
 def _repair(text: str) -> Any:
-    """Close what a truncated JSON text left open (strings, objects, arrays), or cut trailing garbage."""
+    """Cut trailing garbage after the top-level value, or close what a truncated text left open."""
     stack: list[str] = []
     in_string = escaped = False
-    for ch in text:
+    for index, ch in enumerate(text):
         if in_string:
             if escaped:
                 escaped = False
@@ -268,13 +268,12 @@ def _repair(text: str) -> Any:
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and stack:
             stack.pop()
-    candidates = [text.rstrip().rstrip(",") + ('"' if in_string else "") + "".join(reversed(stack))]
-    end = text.rfind("}")
-    if end > 0:
-        candidates.append(text[: end + 1])
-    for candidate in candidates:
-        try:
-            return orjson.loads(candidate)
-        except orjson.JSONDecodeError:
-            continue
-    return None
+            if not stack:
+                candidate = text[: index + 1]
+                break
+    else:
+        candidate = text.rstrip().rstrip(",") + ('"' if in_string else "") + "".join(reversed(stack))
+    try:
+        return orjson.loads(candidate)
+    except orjson.JSONDecodeError:
+        return None

@@ -209,7 +209,16 @@ class _Cleaner:
         branches = [b for key in ("anyOf", "oneOf") if isinstance(node.get(key), list) for b in node[key]]
         if not branches:
             return
-        cleaned = [self.node(b, depth + 1) for b in branches]
+        cleaned: list[dict[str, Any]] = []
+        for branch in branches:
+            node_ = self.node(branch, depth + 1)
+            nested = node_.get("anyOf")
+            if nested and "type" not in node_ and "properties" not in node_:
+                cleaned.extend(nested)  # a nested union flattens into this one
+                if node_.get("nullable"):
+                    cleaned.append({"nullable": True})
+            else:
+                cleaned.append(node_)
         if any(c.get("nullable") and "type" not in c for c in cleaned):
             out["nullable"] = True
         real = [c for c in cleaned if "type" in c or "properties" in c or "anyOf" in c]

@@ -55,8 +55,7 @@ class CountTokens:
         gateway, _, _ = self._services.ready()
         await gateway.authenticate(credential(req))
         body = await read_json_object(req, self._services.max_body_bytes)
-        body.setdefault("max_tokens", 1)
-        request = anthropic_dialect.decode_request(body, req.headers)
+        request = anthropic_dialect.decode_count_tokens_request(body, req.headers)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps({"input_tokens": anthropic_dialect.count_tokens(request)})
 

@@ -1,0 +1,151 @@
+"""Client side: a ``/v1/chat/completions`` body -> canonical ``ChatRequest`` (openai-chat.md §2-§4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apipod.dialects.openai._fields import (
+    FieldError,
+    as_list,
+    as_object,
+    missing,
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_str,
+    required_str,
+    wrong_type,
+)
+from apipod.dialects.openai.mapping import EFFORTS, thinking_from_effort
+from apipod.dialects.openai.messages import decode_messages
+from apipod.domain.chat import ChatRequest, ThinkingConfig, ToolChoice, ToolChoiceKind, ToolSpec
+from apipod.domain.errors import InvalidRequestError
+
+_CHOICES = {"auto": ToolChoiceKind.AUTO, "none": ToolChoiceKind.NONE, "required": ToolChoiceKind.REQUIRED}
+
+
+def decode_request(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """Validate a client's body and convert it. ``raw`` is ``body`` itself (no copy), so a same-dialect
+    upstream gets every field apipod does not model.
+
+    Raises:
+        InvalidRequestError: with the JSON path of the offending field in ``param``.
+    """
+    try:
+        return _decode(as_object(body))
+    except FieldError as error:
+        raise error.to_invalid_request() from None
+
+
+def _decode(body: Mapping[str, Any]) -> ChatRequest:
+    model = required_str(body, "model")
+    if not model:
+        raise FieldError("model", "must not be empty.")
+    system, messages = decode_messages(body.get("messages"))
+    n = optional_int(body, "n", minimum=1)
+    if n is not None and n > 1:
+        raise InvalidRequestError("Only n=1 is supported: apipod returns a single choice.", param="n")
+    options = body.get("stream_options")
+    if options is not None:
+        as_object(options, "stream_options")
+    tools = _tools(body.get("tools"))
+    parallel = optional_bool(body, "parallel_tool_calls")
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice"), parallel),
+        parallel_tool_calls=parallel,
+        max_output_tokens=_max_tokens(body),
+        temperature=optional_number(body, "temperature"),
+        top_p=optional_number(body, "top_p"),
+        stop=_stop(body.get("stop")),
+        stream=bool(optional_bool(body, "stream")),
+        thinking=_thinking(body),
+        user=optional_str(body, "user"),
+        dialect="openai",
+        raw=body,
+    )
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    """Either cap may be sent; with both, the smaller one holds (openai-chat.md §9.2)."""
+    legacy = optional_int(body, "max_tokens", minimum=1)
+    newer = optional_int(body, "max_completion_tokens", minimum=1)
+    if legacy is None or newer is None:
+        return newer if legacy is None else legacy
+    return min(legacy, newer)
+
+
+def _stop(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    items = as_list(value, "stop")
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise wrong_type(f"stop[{index}]", "a string", item)
+    return tuple(item for item in items if item)
+
+
+def _thinking(body: Mapping[str, Any]) -> ThinkingConfig | None:
+    effort = optional_str(body, "reasoning_effort")
+    if effort is None:
+        return None
+    thinking = thinking_from_effort(effort)
+    if thinking is None:
+        raise FieldError("reasoning_effort", f"unknown value '{effort}'; expected one of {', '.join(EFFORTS)}.")
+    return thinking
+
+
+def _tools(value: object) -> tuple[ToolSpec, ...]:
+    """Function tools. Other kinds (``custom``) are OpenAI-only: kept in ``raw``, absent from the model."""
+    if value is None:
+        return ()
+    specs: list[ToolSpec] = []
+    for index, item in enumerate(as_list(value, "tools")):
+        try:
+            tool = as_object(item)
+            if tool.get("type", "function") != "function":
+                continue
+            specs.append(_function(tool.get("function")))
+        except FieldError as error:
+            raise error.under(f"tools[{index}]") from None
+    return tuple(specs)
+
+
+def _function(value: object) -> ToolSpec:
+    if value is None:
+        raise missing("function")
+    try:
+        function = as_object(value)
+        name = required_str(function, "name")
+        description = optional_str(function, "description") or ""
+        parameters = function.get("parameters")
+        if parameters is None:
+            return ToolSpec(name=name, description=description)
+        return ToolSpec(name=name, description=description, parameters=as_object(parameters, "parameters"))
+    except FieldError as error:
+        raise error.under("function") from None
+
+
+def _tool_choice(value: object, parallel: bool | None) -> ToolChoice | None:
+    disable_parallel = parallel is False
+    if value is None:
+        return None
+    if isinstance(value, str):
+        kind = _CHOICES.get(value)
+        if kind is None:
+            raise FieldError("tool_choice", f"unknown value '{value}'; expected auto, none, required or an object.")
+        return ToolChoice(kind, disable_parallel=disable_parallel)
+    choice = as_object(value, "tool_choice")
+    if choice.get("type") != "function":
+        return None  # allowed_tools / custom forms: OpenAI-only, kept in raw
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if not isinstance(name, str):
+        raise wrong_type("tool_choice.function.name", "a string", name)
+    return ToolChoice(ToolChoiceKind.TOOL, name=name, disable_parallel=disable_parallel)

@@ -1,0 +1,171 @@
+"""An OpenAI-compatible upstream's SSE chunks -> canonical stream events (translation.md §8.1).
+
+Tolerates the quirks of openai-chat.md §6.5: leading ``choices: []`` chunks without usage (Copilot's
+``prompt_filter_results``) are skipped; usage may ride on the finish chunk or come alone; a new ``id`` on
+an index already in use opens a new call; ``finish_reason`` is only remembered, and the stream finishes on
+``[DONE]`` or at end of body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from apipod.dialects.openai.mapping import finish_from_wire, signature_of, usage_from_wire
+from apipod.dialects.openai.response import reasoning_text
+from apipod.domain.stream import (
+    Finished,
+    MessageStarted,
+    StreamEvent,
+    StreamFailed,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallDelta,
+    ToolCallStarted,
+    UsageReported,
+)
+
+_DONE = b"[DONE]"
+
+
+class StreamDecoder:
+    """Decodes one upstream stream. Tool-call keys are ordinals of the calls in this answer."""
+
+    __slots__ = ("_calls", "_count", "_done", "_finish", "_started")
+
+    def __init__(self) -> None:
+        self._started = False
+        self._done = False
+        self._finish: object = None  # the upstream's finish_reason, applied at the end
+        self._calls: dict[int, tuple[int, str]] = {}  # wire index -> (key, id) of the call open there
+        self._count = 0  # calls started so far: the next call's key
+
+    def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
+        """One SSE event (``event`` name is unused by this dialect). ``[DONE]`` finishes the stream."""
+        if self._done:
+            return []
+        data = data.strip()
+        if not data:
+            return []
+        if data == _DONE:
+            return self._end()
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._done = True
+            return [StreamFailed("upstream", "The upstream sent a malformed stream chunk.")]
+        if not isinstance(chunk, dict):
+            return []
+        error = chunk.get("error")
+        if error:
+            self._done = True
+            return [_failure(error)]
+        return self._chunk(chunk)
+
+    def close(self) -> list[StreamEvent]:
+        """End of body. Without ``[DONE]`` a stream that gave a finish reason is complete (some upstreams
+        never send ``[DONE]``); one that gave none was cut off."""
+        if self._done:
+            return []
+        if self._finish is None:
+            self._done = True
+            return [StreamFailed("upstream", "The upstream stream ended before the answer was finished.")]
+        return self._end()
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        choices = chunk.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        usage = chunk.get("usage")
+        if not isinstance(usage, Mapping):
+            usage = None
+        events: list[StreamEvent] = []
+        if not self._started:
+            if choice is None and usage is None:
+                return events  # Copilot's prompt_filter_results before the answer
+            self._started = True
+            chunk_id, model = chunk.get("id"), chunk.get("model")
+            events.append(
+                MessageStarted(
+                    id=chunk_id if isinstance(chunk_id, str) else "", model=model if isinstance(model, str) else ""
+                )
+            )
+        if isinstance(choice, Mapping):
+            delta = choice.get("delta")
+            if isinstance(delta, Mapping):
+                self._delta(delta, events)
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                self._finish = reason
+        if usage is not None:
+            events.append(UsageReported(usage_from_wire(usage)))
+        return events
+
+    def _delta(self, delta: Mapping[str, Any], events: list[StreamEvent]) -> None:
+        thinking = reasoning_text(delta)
+        if thinking:
+            events.append(ThinkingDelta(thinking))
+        opaque = delta.get("reasoning_opaque")
+        if isinstance(opaque, str) and opaque:
+            events.append(ThinkingSignature(opaque))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            events.append(TextDelta(refusal))
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for position, fragment in enumerate(calls):
+                if isinstance(fragment, Mapping):
+                    self._tool_fragment(fragment, position, events)
+
+    def _tool_fragment(self, fragment: Mapping[str, Any], position: int, events: list[StreamEvent]) -> None:
+        index = fragment.get("index")
+        if not isinstance(index, int):
+            index = position
+        call_id = fragment.get("id")
+        call_id = call_id if isinstance(call_id, str) and call_id else None
+        function = fragment.get("function")
+        function = function if isinstance(function, Mapping) else {}
+        open_call = self._calls.get(index)
+        if open_call is None or (call_id is not None and call_id != open_call[1]):
+            key = self._count
+            self._count += 1
+            name = function.get("name")
+            # NOTE: OpenAI always sends an id; the fallback only keeps keys apart for odd upstreams.
+            call_id = call_id or f"call_{key}"
+            self._calls[index] = (key, call_id)
+            events.append(
+                ToolCallStarted(
+                    key=key, id=call_id, name=name if isinstance(name, str) else "", signature=signature_of(fragment)
+                )
+            )
+        else:
+            key = open_call[0]
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            events.append(ToolCallDelta(key, arguments))
+
+    def _end(self) -> list[StreamEvent]:
+        self._done = True
+        events: list[StreamEvent] = [] if self._started else [MessageStarted()]
+        events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._count > 0)))
+        return events
+
+
+def _failure(error: object) -> StreamFailed:
+    """An in-stream ``{"error": ...}`` (same shape as a non-stream error body)."""
+    if not isinstance(error, Mapping):
+        return StreamFailed("upstream", str(error))
+    message = error.get("message")
+    words = f"{error.get('type')} {error.get('code')}".lower()
+    if "rate_limit" in words or "quota" in words:
+        kind = "rate_limited"
+    elif "overloaded" in words or "unavailable" in words:
+        kind = "overloaded"
+    else:
+        kind = "upstream"
+    return StreamFailed(kind, message if isinstance(message, str) and message else "The upstream failed mid-stream.")

@@ -1,0 +1,43 @@
+"""PgCatalogStore serves snapshots from memory: its own writes show at once, another process's within the
+TTL, and a burst of readers causes one reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from apipod.adapters.postgres import PgCatalogStore, PgDatabase
+from tests.contracts.builders import make_upstream
+
+
+async def test_own_writes_show_at_once_and_other_writers_within_the_ttl(pg: PgDatabase) -> None:
+    mine = PgCatalogStore(pg, ttl=0.3)
+    theirs = PgCatalogStore(pg, ttl=0.3)  # another process, as far as caching goes
+    await mine.upsert_upstream(make_upstream("openai"))
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai"]
+
+    await theirs.upsert_upstream(make_upstream("other"))
+
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai"]  # cached
+    await asyncio.sleep(0.35)
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai", "other"]
+
+
+async def test_concurrent_snapshots_share_one_reload(pg: PgDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PgCatalogStore(pg)
+    await store.upsert_upstream(make_upstream("openai"))
+    loads = 0
+    load = store._load
+
+    async def counting() -> object:
+        nonlocal loads
+        loads += 1
+        return await load()
+
+    monkeypatch.setattr(store, "_load", counting)
+
+    snapshots = await asyncio.gather(*(store.snapshot() for _ in range(50)))
+
+    assert loads == 1
+    assert all(s is snapshots[0] for s in snapshots)
