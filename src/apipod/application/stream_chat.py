@@ -59,7 +59,7 @@ class StreamChat:
 
     async def _relay(
         self, turn: ChatTurn, events: AsyncIterator[StreamEvent], first: StreamEvent
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         usage = Usage()
         chars = 0
         ttft = self._clock.monotonic()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -144,6 +145,7 @@ class PgUsageLog(UsageLog):
         self._retry_max = retry_max
         self._in_flight = 0
         self._writer: asyncio.Task[None] | None = None
+        self._warned_full = float("-inf")
         self.rejected = 0
         self.written = 0
 
@@ -160,11 +162,13 @@ class PgUsageLog(UsageLog):
         self._ensure_writer()
         row = _row(record)
         if self._queue.full():
-            log.warning(
-                "usage queue is full (%d rows waiting): request %s waits for the writer; is the database down?",
-                self.depth,
-                record.request_id,
-            )
+            now = time.monotonic()
+            if now - self._warned_full >= 1.0:  # loud, but once a second rather than once per request
+                self._warned_full = now
+                log.warning(
+                    "usage queue is full (%d rows waiting): requests wait for the writer; is the database down?",
+                    self.depth,
+                )
         await self._queue.put(row)
 
     async def flush(self) -> None:

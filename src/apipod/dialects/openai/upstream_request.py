@@ -8,6 +8,7 @@ Another dialect: built from canonical fields. Thinking history is dropped (OpenA
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apipod.dialects.openai.mapping import data_url, effort_from_thinking, signature_field
@@ -61,14 +62,14 @@ def encode_request(request: ChatRequest, *, model: str, stream: bool) -> dict[st
     return body
 
 
-def _passthrough(raw: Any, *, model: str, stream: bool) -> dict[str, Any]:
+def _passthrough(raw: Mapping[str, Any], *, model: str, stream: bool) -> dict[str, Any]:
     body = dict(raw)
     body["model"] = model
     body["stream"] = stream
     if stream:
         options = raw.get("stream_options")
         body["stream_options"] = (
-            {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+            {**options, "include_usage": True} if isinstance(options, Mapping) else {"include_usage": True}
         )
     else:
         body.pop("stream_options", None)  # only valid with stream: true

@@ -59,7 +59,9 @@ def test_parallel_tool_calls_stream() -> None:
         0: '{"city": "Edinburgh", "country": "GB", "units": "c"}',
         1: '{"ticker": "AAPL", "exchange": "NASDAQ"}',
     }
-    assert sum(isinstance(e, ToolCallDelta) for e in events) == 11 + 9  # the empty first fragment of each call is not an event
+    assert (
+        sum(isinstance(e, ToolCallDelta) for e in events) == 11 + 9
+    )  # the empty first fragment of each call is not an event
     # every fragment of call 0 comes after its start and before call 1 starts
     assert events.index(starts[1]) > max(i for i, e in enumerate(events) if isinstance(e, ToolCallDelta) and e.key == 0)
     assert text_of(events) == ""
@@ -129,7 +131,12 @@ def test_length_is_kept_over_tool_use_and_signature_is_read() -> None:
     sig = {"google": {"thought_signature": "EpEg"}}
     events = decode_stream(
         sse(
-            chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "a", "function": {"name": "f"}, "extra_content": sig}]}),
+            chunk(
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"index": 0, "id": "a", "function": {"name": "f"}, "extra_content": sig}],
+                }
+            ),
             chunk({}, "length"),
         )
     )
@@ -167,7 +174,9 @@ def test_reasoning_fields_usage_details_and_finish_chunk_with_content() -> None:
 def test_error_payload_mid_stream_fails_and_stops() -> None:
     decoder = StreamDecoder()
     events = decoder.feed(None, orjson.dumps(chunk({"content": "Hi"})))
-    events += decoder.feed(None, b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}')
+    events += decoder.feed(
+        None, b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    )
     events += decoder.feed(None, orjson.dumps(chunk({"content": "late"})))
     events += decoder.feed(None, b"[DONE]")
     events += decoder.close()
