@@ -1,74 +1,35 @@
-"""A scriptable fake of the Gemini API (Google AI Studio), speaking its exact wire format.
+"""A scriptable fake of the Gemini API (Google AI Studio, gemini.md): ``POST /v1beta/models/{model}:
+generateContent``, ``:streamGenerateContent`` (SSE with ``alt=sse``, one JSON array without) and
+``GET /v1beta/models`` (paged), with Google's error shapes. Point an adapter at the bare host.
 
-It is a plain ASGI app, so tests drive it through ``httpx.ASGITransport`` or serve it over a real socket
-with ``serve_on_socket``. Replies are scripted in a queue (JSON answers, SSE streams framed
-``data: ...\\r\\n\\r\\n`` as Gemini frames them, byte-exact fixture replays, errors such as the recorded 429);
-with an empty queue it answers a short text. Every request is logged with its parsed body so tests can check
-what apipod sent (thought signatures on the second turn, the key header, the URL).
+Scripting, logging and serving come from ``tests.fakes.scripted`` like the other fakes. Gemini specifics:
+frames are ``data: <json>\\r\\n\\r\\n`` as Gemini sends them; the key is checked in ``x-goog-api-key`` (or
+``?key=``): missing is 403 ``PERMISSION_DENIED``, unknown is 400 ``API_KEY_INVALID``. Without a script it
+echoes the last user text (``"Echo: <text>"``) with usage, streaming word by word.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import socket
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs
 
-import attrs
 import orjson
 
-Scope = Mapping[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from tests.fakes.scripted import Recorded, Reply, ScriptedUpstream, sse_frames, sse_frames_from_fixture, words
+
+__all__ = [
+    "FakeGemini",
+    "error_body",
+    "gemini_frames",
+    "sse_frames",
+    "sse_frames_from_fixture",
+    "text_chunk",
+    "text_response",
+]
 
 _METHOD = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
-
-
-@attrs.define
-class Reply:
-    """One scripted answer. ``frames`` are SSE payloads (each sent as ``data: <payload>\\r\\n\\r\\n``);
-    ``raw`` is sent byte for byte (fixture replays, a bare JSON error after the 200). ``cut_after`` drops
-    the connection after that many frames."""
-
-    status: int = 200
-    body: Any = None
-    frames: list[bytes] | None = None
-    raw: bytes | None = None
-    headers: dict[str, str] = attrs.field(factory=dict)
-    delay: float = 0.0
-    cut_after: int | None = None
-
-
-@attrs.frozen
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def model(self) -> str | None:
-        match = _METHOD.match(self.path)
-        return match["model"] if match else None
-
-
-def text_response(text: str, *, model: str = "gemini-2.5-flash", prompt: int = 5, output: int = 3) -> dict[str, Any]:
-    return {
-        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
-        "usageMetadata": {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": output,
-            "totalTokenCount": prompt + output,
-        },
-        "modelVersion": model,
-        "responseId": "fake-response-id",
-    }
+_RPC = "type.googleapis.com/google.rpc."
 
 
 def error_body(code: int, status: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -78,43 +39,56 @@ def error_body(code: int, status: str, message: str, details: list[Any] | None =
     return {"error": error}
 
 
-class FakeGemini:
-    """The fake server. ``keys`` (when given) are the API keys it accepts; ``models`` its model list."""
+def text_chunk(
+    text: str, *, finish: str | None = None, model: str = "gemini-2.5-flash", **usage: int
+) -> dict[str, Any]:
+    """One ``GenerateContentResponse`` holding one text part; ``usage`` as usageMetadata fields
+    (``promptTokenCount=5``...)."""
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    body: dict[str, Any] = {"candidates": [candidate], "modelVersion": model, "responseId": "fake-response-id"}
+    if usage:
+        body["usageMetadata"] = {**usage, "totalTokenCount": sum(usage.values())}
+    return body
 
-    def __init__(self, *, keys: Iterable[str] = (), models: Iterable[str] = ("gemini-2.5-flash",)) -> None:
-        self.keys = set(keys)
-        self.models = list(models)
-        self.replies: deque[Reply] = deque()
-        self.requests: list[Recorded] = []
+
+def text_response(text: str, *, model: str = "gemini-2.5-flash", prompt: int = 5, output: int = 3) -> dict[str, Any]:
+    return text_chunk(text, finish="STOP", model=model, promptTokenCount=prompt, candidatesTokenCount=output)
+
+
+def gemini_frames(chunks: Iterable[Any]) -> list[bytes]:
+    """``data: <json>\\r\\n\\r\\n`` frames (bytes are sent as the payload unchanged). No ``[DONE]``."""
+    return [b"data: " + (c if isinstance(c, bytes) else orjson.dumps(c)) + b"\r\n\r\n" for c in chunks]
+
+
+class FakeGemini(ScriptedUpstream):
+    """``keys``: the API keys accepted (any key when empty). ``models``: what ``/v1beta/models`` lists;
+    ``page_size`` caps a page whatever ``pageSize`` asks, to exercise paging."""
+
+    def __init__(
+        self, *, keys: Iterable[str] = (), models: Iterable[str] = ("gemini-2.5-flash", "gemini-2.5-pro")
+    ) -> None:
+        super().__init__(keys=keys, models=models)
         self.page_size = 50
 
-    # -- scripting ---------------------------------------------------------------------------------------
-    def reply_json(self, body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        self.replies.append(Reply(status=status, body=body, headers=dict(headers or {})))
-
+    # -- scripting -------------------------------------------------------------------------------------------
     def reply_stream(self, chunks: Iterable[Any], *, delay: float = 0.0, cut_after: int | None = None) -> None:
-        frames = [c if isinstance(c, bytes) else orjson.dumps(c) for c in chunks]
-        self.replies.append(Reply(frames=frames, delay=delay, cut_after=cut_after))
-
-    def reply_raw(self, raw: bytes, *, status: int = 200, content_type: str = "text/event-stream") -> None:
-        self.replies.append(Reply(status=status, raw=raw, headers={"content-type": content_type}))
-
-    def replay(self, fixture: Path, *, status: int | None = None, headers: Mapping[str, str] | None = None) -> None:
-        """A recorded answer: ``.sse`` files stream byte for byte; ``.json`` files answer with their status
-        (an error fixture's ``error.code``, else 200)."""
-        data = fixture.read_bytes()
-        if fixture.suffix == ".sse":
-            self.reply_raw(data, status=status or 200)
-            return
-        body = orjson.loads(data)
-        code = body.get("error", {}).get("code", 200) if isinstance(body, dict) else 200
-        self.reply_json(body, status=status or code, headers=headers)
+        self.reply_sse(gemini_frames(chunks), delay=delay, cut_after=cut_after)
 
     def reply_error(self, code: int, status: str, message: str, *, details: list[Any] | None = None) -> None:
         self.reply_json(error_body(code, status, message, details), status=code)
 
+    def reply_rate_limited(self, retry_delay: str = "34.4s", *, quota_id: str = "GenerateRequestsPerMinute") -> None:
+        details = [
+            {"@type": _RPC + "QuotaFailure", "violations": [{"quotaId": quota_id}]},
+            {"@type": _RPC + "RetryInfo", "retryDelay": retry_delay},
+        ]
+        self.reply_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", details=details)
+
+    # -- assertions ------------------------------------------------------------------------------------------
     def signatures_sent(self, index: int = -1) -> list[str | None]:
-        """The ``thoughtSignature`` of every functionCall part in one logged request, in order."""
+        """The ``thoughtSignature`` of every functionCall part of one logged request, in order."""
         body = self.requests[index].body
         return [
             part.get("thoughtSignature")
@@ -123,70 +97,48 @@ class FakeGemini:
             if "functionCall" in part
         ]
 
-    # -- ASGI ----------------------------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = parse_qs(scope.get("query_string", b"").decode())
-        body: Any = None
-        if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                body = raw
-        self.requests.append(Recorded(scope["method"], scope["path"], query, headers, body))
-        await self._dispatch(scope["method"], scope["path"], query, headers, body, send)
-
-    async def _dispatch(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any, send: Send
-    ) -> None:
-        key = headers.get("x-goog-api-key") or query.get("key", [""])[0]
+    # -- routing ---------------------------------------------------------------------------------------------
+    def respond(self, request: Recorded) -> Reply:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key", [""])[0]
         if not key:
-            msg = "Method doesn't allow unregistered callers. Please use API Key or other form of API consumer."
-            await _json(send, 403, error_body(403, "PERMISSION_DENIED", msg))
-            return
+            message = "Method doesn't allow unregistered callers (callers without established identity)."
+            return Reply(status=403, body=error_body(403, "PERMISSION_DENIED", message))
         if self.keys and key not in self.keys:
-            details = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]
-            msg = "API key not valid. Please pass a valid API key."
-            await _json(send, 400, error_body(400, "INVALID_ARGUMENT", msg, details))
-            return
-        if method == "GET" and path == "/v1beta/models":
-            await _json(send, 200, self._models_page(query))
-            return
-        match = _METHOD.match(path)
-        if method != "POST" or match is None:
-            await _json(send, 404, error_body(404, "NOT_FOUND", f"Method not found: {method} {path}"))
-            return
-        if not isinstance(body, dict) or not body.get("contents"):
-            await _json(
-                send,
-                400,
-                error_body(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified"),
-            )
-            return
+            details = [{"@type": _RPC + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]
+            message = "API key not valid. Please pass a valid API key."
+            return Reply(status=400, body=error_body(400, "INVALID_ARGUMENT", message, details))
+        if request.method == "GET" and request.path == "/v1beta/models":
+            return self.scripted() or Reply(body=self._models_page(request.query))
+        match = _METHOD.match(request.path)
+        if request.method != "POST" or match is None:
+            return Reply(status=404, body=error_body(404, "NOT_FOUND", f"Method not found: {request.path}"))
+        body = request.body
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list) or not body["contents"]:
+            message = "* GenerateContentRequest.contents: contents is not specified"
+            return Reply(status=400, body=error_body(400, "INVALID_ARGUMENT", message))
         streaming = match["method"] == "streamGenerateContent"
-        reply = self.replies.popleft() if self.replies else self._default(match["model"], streaming)
-        await self._send(reply, streaming and query.get("alt") == ["sse"], send)
+        return self.scripted() or self._default(body, match["model"], streaming, request.query.get("alt") == ["sse"])
 
-    def _default(self, model: str, streaming: bool) -> Reply:
+    def _default(self, body: dict[str, Any], model: str, streaming: bool, sse: bool) -> Reply:
+        text = "Echo: " + _last_user_text(body["contents"])
+        prompt = max(1, len(orjson.dumps(body["contents"])) // 4)
+        pieces = words(text)
         if not streaming:
-            return Reply(body=text_response("Hello from fake Gemini.", model=model))
-        first = text_response("Hello", model=model)
-        del first["candidates"][0]["finishReason"]
-        return Reply(frames=[orjson.dumps(first), orjson.dumps(text_response(" from fake Gemini.", model=model))])
+            return Reply(body=text_response(text, model=model, prompt=prompt, output=len(pieces)))
+        chunks = [
+            text_chunk(
+                piece,
+                finish="STOP" if n == len(pieces) else None,
+                model=model,
+                promptTokenCount=prompt,
+                candidatesTokenCount=n,
+            )
+            for n, piece in enumerate(pieces, 1)
+        ]
+        return Reply(frames=gemini_frames(chunks)) if sse else Reply(body=chunks)
 
     def _models_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        size = int(query.get("pageSize", [str(self.page_size)])[0])
+        size = min(int(query.get("pageSize", ["50"])[0]), self.page_size)
         start = int(query.get("pageToken", ["0"])[0] or 0)
         page = self.models[start : start + size]
         answer: dict[str, Any] = {
@@ -195,9 +147,9 @@ class FakeGemini:
                     "name": f"models/{name}",
                     "baseModelId": name,
                     "displayName": name,
-                    "supportedGenerationMethods": ["embedContent"]
-                    if "embedding" in name
-                    else ["generateContent", "countTokens"],
+                    "supportedGenerationMethods": (
+                        ["embedContent"] if "embedding" in name else ["generateContent", "countTokens"]
+                    ),
                 }
                 for name in page
             ]
@@ -206,65 +158,11 @@ class FakeGemini:
             answer["nextPageToken"] = str(start + size)
         return answer
 
-    async def _send(self, reply: Reply, sse: bool, send: Send) -> None:
-        if reply.frames is None:
-            if reply.raw is not None:
-                await _start(send, reply.status, reply.headers)
-                await send({"type": "http.response.body", "body": reply.raw})
-            else:
-                await _json(send, reply.status, reply.body, reply.headers)
-            return
-        if not sse:  # without alt=sse Gemini streams one JSON array
-            await _json(send, reply.status, [orjson.loads(f) for f in reply.frames])
-            return
-        await _start(send, reply.status, {"content-type": "text/event-stream", **reply.headers})
-        for n, frame in enumerate(reply.frames):
-            if reply.cut_after is not None and n >= reply.cut_after:
-                raise ConnectionResetError("fake Gemini cut the stream")
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
-            await send({"type": "http.response.body", "body": b"data: " + frame + b"\r\n\r\n", "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
 
-
-async def _start(send: Send, status: int, headers: Mapping[str, str]) -> None:
-    pairs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": pairs})
-
-
-async def _json(send: Send, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-    await _start(send, status, {"content-type": "application/json; charset=UTF-8", **(headers or {})})
-    await send({"type": "http.response.body", "body": orjson.dumps(body)})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-@contextlib.asynccontextmanager
-async def serve_on_socket(app: Callable[..., Awaitable[None]]) -> AsyncIterator[str]:
-    """Serves ``app`` with uvicorn on 127.0.0.1 (a free port); yields the base URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+def _last_user_text(contents: list[Any]) -> str:
+    for content in reversed(contents):
+        if isinstance(content, dict) and content.get("role") == "user":
+            texts = [p["text"] for p in content.get("parts", []) if isinstance(p, dict) and "text" in p]
+            if texts:
+                return "".join(texts)
+    return ""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -15,6 +18,9 @@ from apipod.application.ports import Clock, IdGenerator
 from apipod.bootstrap.catalog_file import demo_catalog, load_catalog_file, shortcut_catalog
 from apipod.bootstrap.container import build_container
 from apipod.bootstrap.settings import Settings
+from apipod.domain.errors import ApipodError
+
+log = logging.getLogger("apipod")
 
 
 @attrs.define
@@ -25,10 +31,34 @@ class Runtime:
     gateway: Gateway
     clock: Clock
     ids: IdGenerator
+    sweeper: asyncio.Task[None] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)
 
     async def close(self) -> None:
+        for close in self.closers:
+            await close()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
         await self.gateway.usage_log.flush()
         await self.container.close()
+
+
+SWEEP_INTERVAL = 15.0
+
+
+async def sweep_forever(gateway: Gateway, clock: Clock, interval: float = SWEEP_INTERVAL) -> None:
+    """Release quota holds whose process died before settling them. Safe to run in every process."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            released = await gateway.ledger.sweep(clock.now())
+        except ApipodError as exc:
+            log.warning("reservation sweep failed: %s", exc.message)
+            continue
+        if released:
+            log.info("released %d expired quota reservations", released)
 
 
 async def start_runtime(settings: Settings, env: Mapping[str, str]) -> Runtime:
@@ -36,9 +66,17 @@ async def start_runtime(settings: Settings, env: Mapping[str, str]) -> Runtime:
     try:
         gateway = await container.get(Gateway)
         await apply_configured_catalog(gateway, settings, env)
-        return Runtime(
-            container=container, gateway=gateway, clock=await container.get(Clock), ids=await container.get(IdGenerator)
-        )
+        clock = await container.get(Clock)
+        runtime = Runtime(container=container, gateway=gateway, clock=clock, ids=await container.get(IdGenerator))
+        runtime.sweeper = asyncio.create_task(sweep_forever(gateway, clock), name="apipod-sweeper")
+        if settings.is_postgres:
+            from apipod.adapters.postgres import KeyChangeListener
+
+            # Revocations reach this process's key cache at once, not only after the cache's TTL.
+            listener = KeyChangeListener(settings.database_url, gateway.authenticator.forget)
+            await listener.start()
+            runtime.closers.append(listener.close)
+        return runtime
     except BaseException:
         await container.close()
         raise

@@ -3,7 +3,7 @@
 Every chunk is a whole ``GenerateContentResponse`` holding only the new parts; usage is a running total
 (replace, never add); calls arrive whole, so each becomes start + one delta with the compact JSON + stop.
 There is no ``[DONE]``: the finish reason is remembered and ``Finished`` is emitted by ``close()`` at the
-end of the body, after the last usage.
+end of the body, after the last usage; a body that ends without a finish reason ends in ``StreamFailed``.
 """
 
 from __future__ import annotations
@@ -65,12 +65,19 @@ class StreamDecoder:
         self._usage: Usage | None = None
 
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
-        if self._closed or not data.strip():
+        if self._closed or not data or data.isspace():
             return []
         try:
             body = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._fail("upstream", "The upstream sent a malformed stream chunk.")
+        return self.feed_json(body)
+
+    def feed_json(self, body: Any) -> list[StreamEvent]:
+        """One already-parsed chunk (or a JSON array of them), for wrappers that unwrap an envelope first
+        (Antigravity's ``{"response": {...}}``)."""
+        if self._closed:
+            return []
         out: list[StreamEvent] = []
         for chunk in body if isinstance(body, list) else (body,):
             if isinstance(chunk, Mapping) and not self._chunk(chunk, out):
@@ -85,6 +92,10 @@ class StreamDecoder:
             return [StreamFailed(kind="upstream", message="The upstream ended the stream without an answer.")]
         if self._blocked:
             return [Finished(FinishReason.CONTENT_FILTER)]
+        if self._finish is None:
+            # Gemini's last chunk always carries the finish reason. A body that ends without one was cut off,
+            # or ended in an error object outside the SSE framing (gemini.md §4): a failure, not an answer.
+            return [StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished.")]
         return [Finished(finish_reason(self._finish, tool_calls=self._calls > 0))]
 
     def _fail(self, kind: str, message: str) -> list[StreamEvent]:

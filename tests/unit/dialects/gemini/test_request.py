@@ -351,3 +351,29 @@ def test_tool_names_gemini_rejects_are_rewritten_and_restorable() -> None:
         "_1st": "1st",
         "mcp_search_files_2": "mcp_search_files",
     }
+
+
+def test_results_are_paired_with_the_calls_before_them() -> None:
+    calls = Message(
+        Role.ASSISTANT,
+        (ToolUsePart("c1", "first"), ToolUsePart("c2", "second"), ToolUsePart("c3", "third")),
+    )
+    req = request(
+        user("go"),
+        calls,
+        result("c3", "three"),
+        result("stray", "from nowhere"),
+        result("c1", "one (old)"),
+        result("c1", "one"),
+        user("c2 never ran"),
+    )
+    contents = encode_request(req, model="gemini-2.5-flash", stream=False, call_ids=True)["contents"]
+    assert contents[2] == {
+        "role": "user",
+        "parts": [
+            {"functionResponse": {"name": "first", "response": {"result": "one"}, "id": "c1"}},
+            {"functionResponse": {"name": "second", "response": {"error": "Tool call was interrupted."}, "id": "c2"}},
+            {"functionResponse": {"name": "third", "response": {"result": "three"}, "id": "c3"}},
+            {"text": "c2 never ran"},
+        ],
+    }

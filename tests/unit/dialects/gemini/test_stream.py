@@ -148,3 +148,20 @@ def test_malformed_and_empty_streams() -> None:
     ]
     empty = StreamDecoder()
     assert empty.close() == [StreamFailed(kind="upstream", message="The upstream ended the stream without an answer.")]
+
+
+def test_a_body_ending_without_a_finish_reason_is_a_failure() -> None:
+    decoder = StreamDecoder()
+    assert decoder.feed(None, chunk([{"text": "half an ans"}])) == [MessageStarted(), TextDelta("half an ans")]
+    assert decoder.close() == [
+        StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished.")
+    ]
+
+
+def test_feed_json_takes_parsed_chunks() -> None:
+    decoder = StreamDecoder()
+    assert decoder.feed_json(orjson.loads(chunk([{"text": "hi"}], finishReason="STOP"))) == [
+        MessageStarted(),
+        TextDelta("hi"),
+    ]
+    assert decoder.close() == [Finished(FinishReason.END_TURN)]

@@ -1,0 +1,305 @@
+"""What every HTTP upstream adapter shares, so that no vendor file re-implements it.
+
+- the shared ``httpx.AsyncClient`` (``make_http_client``, called once by the composition root);
+- per-upstream timeouts: connect and *idle* read, never a total (a long generation is not a failure);
+- retrying a failed connection before any response exists, and nothing else (``apipod.adapters.retry``);
+- status -> domain error through the dialect's ``decode_error``; transport failures -> ``UpstreamUnavailableError``;
+- streaming: SSE decoding, the dialect's ``StreamDecoder``, and the first-event rule of ``UpstreamClient``.
+
+Logs name the upstream, the status and the latency; never headers, URLs or bodies (they hold secrets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent
+from apipod.domain.catalog import Timeouts, Upstream
+from apipod.domain.errors import (
+    UpstreamError,
+    UpstreamOverloadedError,
+    UpstreamRateLimitedError,
+    UpstreamUnavailableError,
+)
+from apipod.domain.stream import Finished, MessageStarted, StreamEvent, StreamFailed, UsageReported
+
+__all__ = [
+    "CONNECT_ERRORS",
+    "ErrorDecoder",
+    "EventDecoder",
+    "SSEDecoder",
+    "SSEEvent",
+    "UpstreamHttp",
+    "http_timeout",
+    "join_url",
+    "make_http_client",
+    "merge_headers",
+    "transport_error",
+]
+
+log = logging.getLogger("apipod.upstream")
+
+ErrorDecoder = Callable[[int, bytes, Mapping[str, str]], UpstreamError]
+"""A dialect's ``decode_error(status, body, headers)``."""
+
+CONNECT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout)
+"""Failures that happen before the request reached the upstream: the only ones worth retrying."""
+
+_ERROR_BODY_LIMIT = 64 * 1024  # an error answer longer than this is cut; its start says what went wrong
+_DRAIN_TIMEOUT = 1.0  # after the last event, how long to wait for the body's end so the connection is reused
+_HELD = (MessageStarted, UsageReported)
+
+
+class EventDecoder(Protocol):
+    """A dialect's upstream ``StreamDecoder``: one SSE event in, canonical events out."""
+
+    def feed(self, event: str | None, data: bytes) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]: ...
+
+
+def make_http_client(*, transport: str = "aiohttp", max_connections: int = 1000) -> httpx.AsyncClient:
+    """The one client every upstream adapter shares (connection pooling across requests).
+
+    ``transport="aiohttp"`` keeps httpx as the API but moves the I/O to aiohttp, which costs about a third
+    of the CPU per request; ``"httpx"`` uses httpx's own transport (HTTP/1.1, no extra dependency at work).
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    timeout = http_timeout(Timeouts())
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout)
+    if transport == "httpx":
+        return httpx.AsyncClient(limits=limits, timeout=timeout)
+    raise ValueError(f"unknown HTTP transport {transport!r}: expected 'aiohttp' or 'httpx'")
+
+
+@functools.lru_cache(maxsize=256)
+def http_timeout(timeouts: Timeouts) -> httpx.Timeout:
+    """Connect (and waiting for a pooled connection) bounded by ``connect``; every read and write by
+    ``read``, the longest silence allowed. httpx has no total timeout, which is what a stream needs."""
+    return httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect)
+
+
+def join_url(base_url: str, path: str) -> str:
+    """``base_url`` + ``path`` with exactly one slash between them."""
+    return base_url.rstrip("/") + path
+
+
+def merge_headers(headers: dict[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``extra`` (an upstream's configured headers) laid over ``headers`` (lowercase names), names compared
+    case-insensitively so a configured ``Authorization`` replaces apipod's instead of doubling it."""
+    for name, value in extra.items():
+        headers[name.lower()] = value
+    return headers
+
+
+def transport_error(upstream: Upstream, exc: Exception) -> UpstreamUnavailableError:
+    """An httpx failure as the domain error; the message names the kind of failure, never the URL."""
+    if isinstance(exc, CONNECT_ERRORS):
+        message = "apipod could not connect to the upstream."
+    elif isinstance(exc, httpx.TimeoutException):
+        message = f"The upstream sent nothing for {upstream.timeouts.read:g} seconds."
+    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        message = "The upstream's base URL is not a valid http(s) URL."
+    else:
+        message = f"The connection to the upstream failed ({type(exc).__name__})."
+    return UpstreamUnavailableError(message, upstream=upstream.name)
+
+
+def _failure_error(event: StreamFailed, upstream: Upstream) -> UpstreamError:
+    """An in-stream error that arrived before anything was relayed: an ordinary error, so it fails over."""
+    if event.kind == "overloaded":
+        return UpstreamOverloadedError(event.message, upstream=upstream.name)
+    if event.kind == "rate_limited":
+        return UpstreamRateLimitedError(event.message, upstream=upstream.name)
+    return UpstreamUnavailableError(event.message, upstream=upstream.name)
+
+
+class _Gate:
+    """Holds ``MessageStarted``/``UsageReported`` back until the first event that commits the stream.
+
+    Why: Anthropic may answer 200, send ``message_start``, then an ``overloaded_error`` event. Held back, that
+    failure comes out of the first ``__anext__`` as an error the dispatcher fails over, instead of a stream
+    that already started and can only end in ``StreamFailed``.
+    """
+
+    __slots__ = ("done", "finished", "held", "open")
+
+    def __init__(self) -> None:
+        self.held: list[StreamEvent] = []
+        self.open = False
+        self.done = False  # a terminal event went out
+        self.finished = False  # ... and it was Finished, so the body should end right away
+
+    def admit(self, events: list[StreamEvent], upstream: Upstream) -> list[StreamEvent]:
+        if not self.open:
+            self.held.extend(events)
+            first = next((e for e in self.held if not isinstance(e, _HELD)), None)
+            if first is None:
+                return []
+            if isinstance(first, StreamFailed):
+                raise _failure_error(first, upstream)
+            self.open = True
+            events, self.held = self.held, []
+        if events and isinstance(events[-1], Finished | StreamFailed):
+            self.done = True
+            self.finished = isinstance(events[-1], Finished)
+        return events
+
+
+class UpstreamHttp:
+    """The HTTP side of one vendor adapter, bound to that vendor's ``decode_error``.
+
+    Args:
+        client: the shared client (its transport is the test seam: ``ASGITransport``, ``MockTransport``).
+        decode_error: the dialect's error-answer decoder.
+        retry: connection retries; ``RetryPolicy.disabled()`` in tests that count attempts.
+    """
+
+    __slots__ = ("_client", "_decode_error", "_retry")
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, decode_error: ErrorDecoder, retry: RetryPolicy = DEFAULT_RETRY
+    ) -> None:
+        self._client = client
+        self._decode_error = decode_error
+        self._retry = retry
+
+    async def request_json(
+        self, upstream: Upstream, method: str, url: str, *, headers: Mapping[str, str], body: Any = None
+    ) -> Any:
+        """One request answered with JSON. Raises the dialect's error for a non-2xx status, and
+        ``UpstreamUnavailableError`` for transport failures and a body that is not JSON."""
+        response = await self._open(upstream, method, url, headers, body)
+        try:
+            content = await response.aread()
+        except httpx.HTTPError as exc:
+            raise transport_error(upstream, exc) from exc
+        finally:
+            await _close(response)
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamUnavailableError("The upstream's answer is not JSON.", upstream=upstream.name) from exc
+
+    async def stream(
+        self,
+        upstream: Upstream,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: Any,
+        decoder: EventDecoder,
+    ) -> AsyncIterator[StreamEvent]:
+        """POST ``body`` and relay the SSE answer as canonical events, following ``UpstreamClient.stream``:
+        failures before the first event are raised, later ones end the stream with ``StreamFailed``.
+
+        The request opens on the first ``__anext__`` and closes however the generator ends, so closing it
+        early cancels the upstream request.
+        """
+        response = await self._open(upstream, "POST", url, headers, body)
+        gate = _Gate()
+        sse = SSEDecoder()
+        try:
+            chunks = response.aiter_bytes()
+            try:
+                async for chunk in chunks:
+                    for name, data in sse.feed(chunk):
+                        for event in gate.admit(decoder.feed(name, data), upstream):
+                            yield event
+                        if gate.done:
+                            break
+                    if gate.done:
+                        break
+                if not gate.done:
+                    events = [e for name, data in sse.close() for e in decoder.feed(name, data)]
+                    for event in gate.admit(events + decoder.close(), upstream):
+                        yield event
+            except httpx.HTTPError as exc:
+                if not gate.open:
+                    raise transport_error(upstream, exc) from exc
+                yield StreamFailed("upstream", transport_error(upstream, exc).message)
+                return
+            if not gate.open:
+                raise UpstreamUnavailableError("The upstream's stream ended without an answer.", upstream=upstream.name)
+            if gate.finished:
+                await _drain(chunks)
+        finally:
+            await _close(response)
+
+    async def _open(
+        self, upstream: Upstream, method: str, url: str, headers: Mapping[str, str], body: Any
+    ) -> httpx.Response:
+        """Sends the request and returns the response once its headers arrived (body unread); a non-2xx
+        answer is read, closed and raised as the dialect's error."""
+        if body is not None:
+            headers = {"content-type": "application/json", **headers}
+        try:
+            request = self._client.build_request(
+                method,
+                url,
+                headers=headers,
+                content=None if body is None else orjson.dumps(body),
+                timeout=http_timeout(upstream.timeouts),
+            )
+        except httpx.InvalidURL as exc:
+            raise transport_error(upstream, exc) from exc
+        started = time.perf_counter()
+        try:
+            # NOTE: retries cover the connection only; once a response exists it is never sent again.
+            response = await self._retry.call(lambda: self._client.send(request, stream=True), retry_on=CONNECT_ERRORS)
+        except httpx.HTTPError as exc:
+            log.info("upstream %s: %s", upstream.name, type(exc).__name__)
+            raise transport_error(upstream, exc) from exc
+        status = response.status_code
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("upstream %s: HTTP %d in %.1f ms", upstream.name, status, (time.perf_counter() - started) * 1e3)
+        if 200 <= status < 300:
+            return response
+        try:
+            content = await _read_capped(response)
+        finally:
+            await _close(response)
+        log.info("upstream %s: HTTP %d", upstream.name, status)
+        error = self._decode_error(status, content, response.headers)
+        error.upstream = upstream.name
+        raise error
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """An error answer's body, at most ``_ERROR_BODY_LIMIT`` bytes; what arrived when the read failed."""
+    parts: list[bytes] = []
+    size = 0
+    with contextlib.suppress(httpx.HTTPError):
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= _ERROR_BODY_LIMIT:
+                break
+    return b"".join(parts)[:_ERROR_BODY_LIMIT]
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Reads the body to its end (briefly) after the last event, so the connection goes back to the pool
+    instead of being closed with bytes unread."""
+    with contextlib.suppress(httpx.HTTPError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_TIMEOUT):
+            async for _ in chunks:
+                pass
+
+
+async def _close(response: httpx.Response) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        await response.aclose()
