@@ -69,7 +69,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
         async def run() -> None:
             try:
                 await self.app(scope, receive, send)
-            except Exception as exc:  # noqa: BLE001 - handed to the reader as a dropped connection
+            except Exception as exc:  # handed to the reader as a dropped connection
                 await messages.put(_Failed(exc))
             else:
                 await messages.put(_END)

@@ -83,9 +83,7 @@ class FakeAnthropic(ScriptedUpstream):
         start = self.models.index(after) + 1 if after in self.models else 0
         page = self.models[start : start + limit]
         return {
-            "data": [
-                {"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"} for m in page
-            ],
+            "data": [{"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"} for m in page],
             "has_more": start + limit < len(self.models),
             "first_id": page[0] if page else None,
             "last_id": page[-1] if page else None,

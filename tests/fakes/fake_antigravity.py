@@ -3,8 +3,8 @@
 envelopes, SSE frames ``data: ...\\r\\n\\r\\n``, Google error bodies.
 
 - ``POST /token``: refreshes ``refresh_tokens`` with the configured client credentials, counting refreshes
-  (``refreshes``); answers ``invalid_grant`` / ``invalid_client`` like Google. ``expires_in`` and
-  ``token_delay`` (seconds before answering) are settable.
+  (``refreshes``); answers ``invalid_grant`` / ``invalid_client`` like Google. ``expires_in``,
+  ``token_delay`` (seconds before answering) and ``token_failure`` (a status to answer instead) are settable.
 - ``POST /v1internal:loadCodeAssist`` / ``:onboardUser``: the project of the token's account (``projects``);
   an account without one is onboarded after ``onboard_polls`` polls into ``onboard_project``.
 - ``POST /v1internal:generateContent`` / ``:streamGenerateContent?alt=sse``: validates the envelope (and
@@ -39,7 +39,11 @@ def envelope_frames(chunks: Iterable[Mapping[str, Any]]) -> list[bytes]:
 def text_response(text: str, *, model: str, prompt: int = 7, output: int = 5) -> dict[str, Any]:
     return {
         "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
-        "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": output, "totalTokenCount": prompt + output},
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": output,
+            "totalTokenCount": prompt + output,
+        },
         "modelVersion": model,
         "responseId": "msg_vrtx_fake",
     }
@@ -66,6 +70,7 @@ class FakeAntigravity(ScriptedUpstream):
         self.client_secret = client_secret
         self.expires_in = expires_in
         self.token_delay = 0.0
+        self.token_failure: int | None = None  # a status the token endpoint answers instead of a token
         self.refreshes = 0
         self.onboard_polls = 1
         self.onboard_project = "onboarded-project-1"
@@ -127,6 +132,8 @@ class FakeAntigravity(ScriptedUpstream):
         return reply
 
     def _token_answer(self, form: Mapping[str, str]) -> Reply:
+        if self.token_failure is not None:
+            return Reply(status=self.token_failure, body={"error": "internal_failure"})
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return Reply(status=401, body={"error": "invalid_client", "error_description": "Unauthorized"})
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self.projects:
@@ -158,16 +165,24 @@ class FakeAntigravity(ScriptedUpstream):
         if self._onboard_seen < self.onboard_polls:
             return {"name": "operations/onboard-1", "done": False}
         self.projects[refresh] = self.onboard_project
-        return {"name": "operations/onboard-1", "done": True,
-                "response": {"cloudaicompanionProject": {"id": self.onboard_project}}}
+        return {
+            "name": "operations/onboard-1",
+            "done": True,
+            "response": {"cloudaicompanionProject": {"id": self.onboard_project}},
+        }
 
     def _generate(self, request: Recorded, *, streaming: bool) -> Reply:
         body = request.body
         inner = body.get("request") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or not isinstance(inner, dict) or not body.get("project") or not body.get("model"):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(inner, dict)
+            or not body.get("project")
+            or not body.get("model")
+        ):
             return _invalid("Invalid JSON payload: the request needs project, model and request.")
         if any(field in inner for field in _REJECTED_FIELDS):
-            return _invalid("Invalid JSON payload received. Unknown name \"messages\": Cannot find field.")
+            return _invalid('Invalid JSON payload received. Unknown name "messages": Cannot find field.')
         if b"cache_control" in orjson.dumps(body):
             return _invalid("cache_control: Extra inputs are not permitted")
         if not inner.get("contents"):
@@ -179,8 +194,9 @@ class FakeAntigravity(ScriptedUpstream):
             return scripted
         model = str(body["model"])
         if not streaming:
-            return Reply(body={"response": text_response("Hello from fake Antigravity.", model=model),
-                               "traceId": TRACE_ID})
+            return Reply(
+                body={"response": text_response("Hello from fake Antigravity.", model=model), "traceId": TRACE_ID}
+            )
         first = text_response("Hello", model=model)
         del first["candidates"][0]["finishReason"]
         return Reply(frames=envelope_frames([first, text_response(" from fake Antigravity.", model=model)]))

@@ -38,7 +38,12 @@ class FakeOpenAI(ScriptedUpstream):
         super().__init__(keys=keys, models=models)
 
     def reply_error(
-        self, status: int, message: str, *, kind: str = "invalid_request_error", code: str | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.reply_json(error_body(message, kind=kind, code=code), status=status, headers=headers)
@@ -46,8 +51,11 @@ class FakeOpenAI(ScriptedUpstream):
     def respond(self, request: Recorded) -> Reply:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
-            return _error(401, "You didn't provide an API key. You need to provide your API key in an "
-                          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+            return _error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
         if self.keys and auth.removeprefix("Bearer ") not in self.keys:
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
         if request.method == "GET" and request.path == "/v1/models":

@@ -128,7 +128,9 @@ class ScriptedUpstream:
         status: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.push(Reply(status=status, frames=list(frames), delay=delay, cut_after=cut_after, headers=dict(headers or {})))
+        self.push(
+            Reply(status=status, frames=list(frames), delay=delay, cut_after=cut_after, headers=dict(headers or {}))
+        )
 
     def hang(self, seconds: float = math.inf, *, then: Reply | None = None) -> None:
         """Accept the request and send nothing for ``seconds`` (forever by default), then ``then``."""
@@ -225,7 +227,9 @@ class ScriptedUpstream:
                 await send({"type": "http.response.body", "body": orjson.dumps(reply.body)})
             outcome.completed = True
             return
-        await _start(send, reply.status, {"content-type": "text/event-stream", "cache-control": "no-cache", **reply.headers})
+        await _start(
+            send, reply.status, {"content-type": "text/event-stream", "cache-control": "no-cache", **reply.headers}
+        )
         for n, frame in enumerate(reply.frames):
             if reply.cut_after is not None and n >= reply.cut_after:
                 raise ScriptedCut(f"connection dropped after {n} frames")

@@ -62,7 +62,11 @@ class RetryPolicy:
             before=self._first_wait,
             reraise=True,
         )
-        return await retrying(fn)
+
+        async def attempt() -> T:  # tenacity awaits only what it sees is a coroutine function
+            return await fn()
+
+        return await retrying(attempt)
 
     async def _first_wait(self, state: RetryCallState) -> None:
         """Tenacity waits only between its own attempts; this is the pause after the untracked first one."""

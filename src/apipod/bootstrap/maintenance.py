@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from apipod.bootstrap.settings import ConfigError, Settings
 from apipod.bootstrap.stores import open_stores
+from apipod.domain.catalog import UpstreamKind, find_upstream
 
 
 async def migrate_database(database_url: str) -> list[int]:
@@ -44,3 +46,33 @@ async def import_original_database(settings: Settings, source_dsn: str) -> dict[
     finally:
         await stores.close()
     return attrs.asdict(report)
+
+
+async def login_copilot(settings: Settings, upstream_name: str, show: Callable[[str], None]) -> None:
+    """GitHub's device flow for a ``copilot`` upstream; the GitHub token becomes one more account of it."""
+    from apipod.adapters.upstreams._http import make_http_client
+    from apipod.adapters.upstreams.copilot_login import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_GITHUB_BASE_URL,
+    )
+    from apipod.adapters.upstreams.copilot_login import login_copilot as device_flow
+
+    stores = await open_stores(settings.database_url)
+    try:
+        upstream = find_upstream(await stores.catalog.snapshot(), upstream_name)
+        if upstream is None or upstream.kind is not UpstreamKind.COPILOT:
+            raise ConfigError(f"there is no copilot provider named {upstream_name!r} in the catalog")
+        client = make_http_client(transport="httpx", max_connections=4)
+        try:
+            token = await device_flow(
+                client,
+                github_base_url=str(upstream.options.get("github_base_url") or DEFAULT_GITHUB_BASE_URL),
+                client_id=str(upstream.options.get("client_id") or DEFAULT_CLIENT_ID),
+                show=show,
+            )
+        finally:
+            await client.aclose()
+        account = await stores.catalog.add_account(upstream_name, token)
+        show(f"Stored the GitHub token as account {account.label} of provider {upstream_name!r}.")
+    finally:
+        await stores.close()

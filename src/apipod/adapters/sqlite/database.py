@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -107,6 +108,11 @@ class SqliteDatabase:
         path: a file path, or ``":memory:"`` (one private database, gone at ``close``).
         busy_timeout: seconds to wait for another process's write lock before failing.
         migrations: the schema steps; the bundled ones by default.
+        inline: run statements on the calling (event loop) thread. PERF: a local SQLite statement in WAL
+            mode takes tens of microseconds, less than the two thread switches and the future a worker
+            hop costs, and it makes each call atomic on the loop. The price is that another process
+            holding the write lock blocks the loop for up to ``busy_timeout``; SQLite is the embedded
+            single-process store, and PostgreSQL is the store for many processes.
     """
 
     def __init__(
@@ -115,8 +121,11 @@ class SqliteDatabase:
         *,
         busy_timeout: float = 5.0,
         migrations: tuple[Migration, ...] | None = None,
+        inline: bool = True,
     ) -> None:
         self._path = os.fspath(path)
+        self._inline = inline
+        self._lock = threading.Lock()
         self._busy_timeout = busy_timeout
         self._migrations = bundled_migrations() if migrations is None else migrations
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apipod-sqlite")
@@ -149,6 +158,8 @@ class SqliteDatabase:
         """
         if self._closed:
             raise StorageError("The SQLite database is closed.")
+        if self._inline:
+            return self._call(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
@@ -175,6 +186,10 @@ class SqliteDatabase:
     # -- on the worker thread -------------------------------------------------------------------------
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return self._call_locked(fn)
+
+    def _call_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn if self._conn is not None else self._open()
         try:
             return fn(conn)

@@ -16,22 +16,18 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any, Protocol, cast
 
 import httpx
 import orjson
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._gate import Gate
 from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent
 from apipod.domain.catalog import Timeouts, Upstream
-from apipod.domain.errors import (
-    UpstreamError,
-    UpstreamOverloadedError,
-    UpstreamRateLimitedError,
-    UpstreamUnavailableError,
-)
-from apipod.domain.stream import Finished, MessageStarted, StreamEvent, StreamFailed, UsageReported
+from apipod.domain.errors import UpstreamError, UpstreamUnavailableError
+from apipod.domain.stream import StreamEvent, StreamFailed
 
 __all__ = [
     "CONNECT_ERRORS",
@@ -57,7 +53,6 @@ CONNECT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.Connect
 
 _ERROR_BODY_LIMIT = 64 * 1024  # an error answer longer than this is cut; its start says what went wrong
 _DRAIN_TIMEOUT = 1.0  # after the last event, how long to wait for the body's end so the connection is reused
-_HELD = (MessageStarted, UsageReported)
 
 
 class EventDecoder(Protocol):
@@ -118,47 +113,6 @@ def transport_error(upstream: Upstream, exc: Exception) -> UpstreamUnavailableEr
     return UpstreamUnavailableError(message, upstream=upstream.name)
 
 
-def _failure_error(event: StreamFailed, upstream: Upstream) -> UpstreamError:
-    """An in-stream error that arrived before anything was relayed: an ordinary error, so it fails over."""
-    if event.kind == "overloaded":
-        return UpstreamOverloadedError(event.message, upstream=upstream.name)
-    if event.kind == "rate_limited":
-        return UpstreamRateLimitedError(event.message, upstream=upstream.name)
-    return UpstreamUnavailableError(event.message, upstream=upstream.name)
-
-
-class _Gate:
-    """Holds ``MessageStarted``/``UsageReported`` back until the first event that commits the stream.
-
-    Why: Anthropic may answer 200, send ``message_start``, then an ``overloaded_error`` event. Held back, that
-    failure comes out of the first ``__anext__`` as an error the dispatcher fails over, instead of a stream
-    that already started and can only end in ``StreamFailed``.
-    """
-
-    __slots__ = ("done", "finished", "held", "open")
-
-    def __init__(self) -> None:
-        self.held: list[StreamEvent] = []
-        self.open = False
-        self.done = False  # a terminal event went out
-        self.finished = False  # ... and it was Finished, so the body should end right away
-
-    def admit(self, events: list[StreamEvent], upstream: Upstream) -> list[StreamEvent]:
-        if not self.open:
-            self.held.extend(events)
-            first = next((e for e in self.held if not isinstance(e, _HELD)), None)
-            if first is None:
-                return []
-            if isinstance(first, StreamFailed):
-                raise _failure_error(first, upstream)
-            self.open = True
-            events, self.held = self.held, []
-        if events and isinstance(events[-1], Finished | StreamFailed):
-            self.done = True
-            self.finished = isinstance(events[-1], Finished)
-        return events
-
-
 class UpstreamHttp:
     """The HTTP side of one vendor adapter, bound to that vendor's ``decode_error``.
 
@@ -210,10 +164,10 @@ class UpstreamHttp:
         early cancels the upstream request.
         """
         response = await self._open(upstream, "POST", url, headers, body)
-        gate = _Gate()
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        gate = Gate()
         sse = SSEDecoder()
         try:
-            chunks = response.aiter_bytes()
             try:
                 async for chunk in chunks:
                     for name, data in sse.feed(chunk):
@@ -237,6 +191,8 @@ class UpstreamHttp:
             if gate.finished:
                 await _drain(chunks)
         finally:
+            with contextlib.suppress(httpx.HTTPError):
+                await chunks.aclose()
             await _close(response)
 
     async def _open(

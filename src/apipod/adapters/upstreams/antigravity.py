@@ -11,7 +11,7 @@ long as the upstream says while the other accounts serve. Hosts are tried in ord
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import platform
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -24,6 +24,7 @@ from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
 from apipod.adapters.upstreams._http import UpstreamHttp
 from apipod.adapters.upstreams.antigravity_auth import AccessToken, GoogleTokens
 from apipod.adapters.upstreams.antigravity_errors import AccessTokenRejectedError, error_decoder
+from apipod.adapters.upstreams.antigravity_project import ProjectDirectory
 from apipod.adapters.upstreams.antigravity_wire import (
     CLAUDE_THINKING_BETA,
     EnvelopeDecoder,
@@ -32,13 +33,11 @@ from apipod.adapters.upstreams.antigravity_wire import (
     is_claude_thinking,
     unwrap,
 )
-from apipod.adapters.upstreams.copilot_auth import SingleFlight
 from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import gemini
 from apipod.domain.catalog import Account, Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
 from apipod.domain.errors import (
-    UpstreamAuthError,
     UpstreamOverloadedError,
     UpstreamRejectedError,
     UpstreamUnavailableError,
@@ -47,11 +46,12 @@ from apipod.domain.stream import StreamEvent
 
 T = TypeVar("T")
 
+log = logging.getLogger("apipod.upstream.antigravity")
+
 PROD_HOST = "https://cloudcode-pa.googleapis.com"
 DAILY_HOST = "https://daily-cloudcode-pa.googleapis.com"
 DEFAULT_HOSTS = (DAILY_HOST, PROD_HOST)  # §1: "default daily, prod"
 CLIENT_VERSION = "1.15.8"  # the version in the reference's User-Agent example; the backend gates models on it
-METADATA = {"ideType": "ANTIGRAVITY", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
 # Internal ids fetchAvailableModels lists next to the real models (chat_20706, tab_flash_lite_preview...).
 _INTERNAL_MODEL = re.compile(r"^(?:chat_\d+|tab_.*)$")
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -93,10 +93,7 @@ class AntigravityUpstream(UpstreamClient):
         self._clock = clock
         self._http = UpstreamHttp(client, decode_error=error_decoder(clock.now), retry=retry)
         self._tokens = GoogleTokens(client, clock, retry=retry)
-        self._projects: dict[tuple[str, str], str] = {}
-        self._discovery: SingleFlight[tuple[str, str], str] = SingleFlight()
-        self._poll_interval = onboard_poll_interval
-        self._polls = onboard_polls
+        self._projects = ProjectDirectory(poll_interval=onboard_poll_interval, polls=onboard_polls)
         self._user_agent = default_user_agent()
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
@@ -114,7 +111,9 @@ class AntigravityUpstream(UpstreamClient):
             )
             inner = unwrap(answer)
             if not isinstance(inner, Mapping):
-                raise UpstreamUnavailableError("The upstream's answer is not a JSON object.", upstream=call.upstream.name)
+                raise UpstreamUnavailableError(
+                    "The upstream's answer is not a JSON object.", upstream=call.upstream.name
+                )
             result = gemini.decode_response(inner, names=names)
             return result if result.model else attrs.evolve(result, model=model)
 
@@ -125,7 +124,9 @@ class AntigravityUpstream(UpstreamClient):
         body = build_body(request, model=model, stream=True)
         names = gemini.tool_name_map(request)
 
-        async def attempt(host: str, token: AccessToken, project: str) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+        async def attempt(
+            host: str, token: AccessToken, project: str
+        ) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
             events = self._http.stream(
                 call.upstream,
                 f"{host}/v1internal:streamGenerateContent?alt=sse",
@@ -155,7 +156,7 @@ class AntigravityUpstream(UpstreamClient):
         if not upstream.accounts:
             return []
         account = upstream.accounts[0]
-        project = account.project or self._projects.get(_project_key(upstream, account))
+        project = self._projects.known(upstream, account)
 
         async def fetch(token: AccessToken) -> Any:
             return await self._over_hosts(
@@ -208,12 +209,14 @@ class AntigravityUpstream(UpstreamClient):
         for index, host in enumerate(hosts):
             try:
                 return await fn(host)
-            except (UpstreamUnavailableError, UpstreamOverloadedError):
+            except (UpstreamUnavailableError, UpstreamOverloadedError) as exc:
                 if index == last:
                     raise
+                log.info("upstream %s: host %d failed (%s); trying the next", upstream.name, index, type(exc).__name__)
             except UpstreamRejectedError as exc:
                 if exc.status != 404 or index == last:
                     raise
+                log.info("upstream %s: host %d answered 404; trying the next", upstream.name, index)
         raise UpstreamUnavailableError("The upstream has no hosts configured.", upstream=upstream.name)
 
     def _hosts(self, upstream: Upstream) -> list[str]:
@@ -225,7 +228,9 @@ class AntigravityUpstream(UpstreamClient):
         hosts = list(dict.fromkeys(h.rstrip("/") for h in hosts))
         return hosts or list(DEFAULT_HOSTS)
 
-    def _headers(self, upstream: Upstream, token: AccessToken, *, model: str = "", stream: bool = False) -> dict[str, str]:
+    def _headers(
+        self, upstream: Upstream, token: AccessToken, *, model: str = "", stream: bool = False
+    ) -> dict[str, str]:
         headers = {
             "authorization": f"Bearer {token.value}",
             "user-agent": str(upstream.options.get("user_agent") or self._user_agent),
@@ -242,63 +247,23 @@ class AntigravityUpstream(UpstreamClient):
 
     # -- the account's Cloud project (§4) -------------------------------------------------------------
     async def _project(self, upstream: Upstream, account: Account, token: AccessToken) -> str:
-        if account.project:
-            return account.project
-        key = _project_key(upstream, account)
-        known = self._projects.get(key)
+        known = self._projects.known(upstream, account)
         if known is not None:
             return known
-        return await self._discovery.run(key, lambda: self._discover(upstream, key, token))
-
-    async def _discover(self, upstream: Upstream, key: tuple[str, str], token: AccessToken) -> str:
-        # The production host answers loadCodeAssist most reliably (§1): try it first.
+        # The production host answers loadCodeAssist most reliably (§1): it goes first.
         hosts = sorted(self._hosts(upstream), key=lambda h: h != PROD_HOST)
         headers = self._headers(upstream, token)
 
-        def method(name: str, body: dict[str, Any]) -> Callable[[str], Awaitable[Any]]:
-            return lambda host: self._http.request_json(
-                upstream, "POST", f"{host}/v1internal:{name}", headers=headers, body=body
+        async def send(method: str, body: dict[str, Any]) -> Any:
+            return await self._over_hosts(
+                upstream,
+                lambda host: self._http.request_json(
+                    upstream, "POST", f"{host}/v1internal:{method}", headers=headers, body=body
+                ),
+                hosts,
             )
 
-        answer = await self._over_hosts(upstream, method("loadCodeAssist", {"metadata": METADATA}), hosts)
-        project = _project_id(answer)
-        if project is None:
-            onboard = method("onboardUser", {"tierId": _default_tier(answer), "metadata": METADATA})
-            for poll in range(self._polls):
-                if poll:
-                    await asyncio.sleep(self._poll_interval)
-                operation = await self._over_hosts(upstream, onboard, hosts)
-                if isinstance(operation, Mapping) and operation.get("done"):
-                    project = _project_id(operation.get("response"))
-                    break
-        if project is None:
-            raise UpstreamAuthError(
-                "Cloud Code gave the Google account no project (loadCodeAssist and onboardUser); "
-                "set the account's project in the upstream's 'projects'.",
-                upstream=upstream.name,
-            )
-        self._projects[key] = project
-        return project
-
-
-def _project_key(upstream: Upstream, account: Account) -> tuple[str, str]:
-    return upstream.name, account.secret
-
-
-def _project_id(answer: Any) -> str | None:
-    """``cloudaicompanionProject`` is a string or ``{"id": ...}``."""
-    value = answer.get("cloudaicompanionProject") if isinstance(answer, Mapping) else None
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _default_tier(answer: Any) -> str:
-    tiers = answer.get("allowedTiers") if isinstance(answer, Mapping) else None
-    for tier in tiers if isinstance(tiers, list) else ():
-        if isinstance(tier, Mapping) and tier.get("isDefault") and isinstance(tier.get("id"), str):
-            return str(tier["id"])
-    return "free-tier"
+        return await self._projects.get(upstream, account, send)
 
 
 async def _aclose(events: AsyncIterator[StreamEvent]) -> None:

@@ -23,13 +23,14 @@ from apipod.application.ports import Clock
 from apipod.domain.catalog import Account, Upstream
 from apipod.domain.errors import (
     UpstreamAuthError,
+    UpstreamError,
     UpstreamRateLimitedError,
     UpstreamUnavailableError,
 )
 
 log = logging.getLogger("apipod.upstream.antigravity")
 
-DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
+DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 REFRESH_MARGIN = 300.0  # refresh when fewer than five minutes of life remain (§3 policy)
 _DEFAULT_LIFETIME = 3599.0  # Google's usual ``expires_in`` when an answer omits it
 
@@ -111,6 +112,22 @@ class GoogleTokens:
         cached = self._cache.get(key)
         if cached is not None and self._clock.monotonic() < cached.refresh_at:
             return cached  # another flight landed between the caller's check and this one
+        try:
+            token = await self._mint(upstream, key)
+        except UpstreamError as exc:
+            if (
+                cached is not None
+                and not isinstance(exc, UpstreamAuthError)
+                and self._clock.monotonic() < cached.expires_at
+            ):
+                log.info("upstream %s: token refresh failed; the current one is still valid", upstream.name)
+                return cached
+            self._cache.pop(key, None)
+            raise
+        self._cache[key] = token
+        return token
+
+    async def _mint(self, upstream: Upstream, key: _Key) -> AccessToken:
         url, _, refresh_token = key
         form = {
             "client_id": required_option(upstream, "oauth_client_id"),
@@ -129,7 +146,6 @@ class GoogleTokens:
         except httpx.HTTPError as exc:
             raise transport_error(upstream, exc) from exc
         if response.status_code != 200:
-            self._cache.pop(key, None)
             raise _refresh_error(upstream, response)
         try:
             answer = orjson.loads(response.content)
@@ -142,12 +158,10 @@ class GoogleTokens:
         if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
             lifetime = _DEFAULT_LIFETIME
         refresh_after = max(lifetime - self._margin, lifetime / 2)  # short-lived tokens: at half-life
-        token = AccessToken(value=value, refresh_at=started + refresh_after, expires_at=started + lifetime)
-        self._cache[key] = token
-        return token
+        return AccessToken(value=value, refresh_at=started + refresh_after, expires_at=started + lifetime)
 
 
-def _refresh_error(upstream: Upstream, response: httpx.Response) -> Exception:
+def _refresh_error(upstream: Upstream, response: httpx.Response) -> UpstreamError:
     status = response.status_code
     try:
         answer = orjson.loads(response.content)

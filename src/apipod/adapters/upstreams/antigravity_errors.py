@@ -88,10 +88,7 @@ def _too_many(status: int, error: Mapping[str, Any], headers: Mapping[str, str],
         exhausted = delay >= SHORT_LIMIT
     else:
         exhausted = "quota" in message.lower()
-    if delay is None:
-        rest = EXHAUSTED_REST if exhausted else None
-    else:
-        rest = max(delay, MIN_REST)
+    rest = max(delay, MIN_REST) if delay is not None else (EXHAUSTED_REST if exhausted else None)
     what = "quota for this model is exhausted" if exhausted else "rate limit was hit"
     return UpstreamRateLimitedError(
         f"The Antigravity account's {what} ({label}).", retry_after=rest, exhausted=exhausted

@@ -46,8 +46,18 @@ def test_other_urls_are_refused(url: str) -> None:
         sqlite_path_from_url(url)
 
 
-async def test_statements_run_on_one_worker_thread(db: SqliteDatabase) -> None:
+async def test_statements_run_inline_on_the_loop_thread_by_default(db: SqliteDatabase) -> None:
     names = {await db.run(lambda conn: threading.current_thread().name) for _ in range(5)}
+
+    assert names == {threading.current_thread().name}
+
+
+async def test_statements_run_on_one_worker_thread_when_not_inline(tmp_path: Path) -> None:
+    worker_db = SqliteDatabase(tmp_path / "worker.db", inline=False)
+    try:
+        names = {await worker_db.run(lambda conn: threading.current_thread().name) for _ in range(5)}
+    finally:
+        await worker_db.close()
 
     assert len(names) == 1
     (name,) = names

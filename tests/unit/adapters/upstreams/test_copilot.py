@@ -157,9 +157,7 @@ def test_only_https_hosts_under_githubcopilot_com_are_trusted(api: str | None, e
     assert api_base({"api": api} if api is not None else {}) == expected
 
 
-async def test_an_untrusted_endpoint_falls_back_to_the_public_api(
-    client: httpx.AsyncClient, clock: FixedClock
-) -> None:
+async def test_an_untrusted_endpoint_falls_back_to_the_public_api(clock: FixedClock) -> None:
     fake = FakeCopilot(now=lambda: clock.now().timestamp(), api="https://collector.evil.example")
     async with httpx.AsyncClient(transport=StreamingASGITransport(fake)) as http:
         await CopilotUpstream(http, clock, retry=NO_RETRY).complete(make_call(), HELLO)
@@ -289,14 +287,16 @@ async def test_stream_over_a_real_socket(clock: FixedClock) -> None:
     assert len(fake.exchanges) == 1
 
 
-async def test_assistant_content_parts_are_flattened_to_a_string(
-    copilot: CopilotUpstream, fake: FakeCopilot
-) -> None:
+async def test_assistant_content_parts_are_flattened_to_a_string(copilot: CopilotUpstream, fake: FakeCopilot) -> None:
+    assistant: dict[str, Any] = {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}],
+    }
     body = {
         "model": "m",
         "messages": [
             {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}]},
+            assistant,
             {"role": "user", "content": "Again"},
         ],
     }
@@ -305,7 +305,7 @@ async def test_assistant_content_parts_are_flattened_to_a_string(
     assert result.text() == "Hello!"
     sent = fake.chat_requests()[0].body["messages"]
     assert sent[1] == {"role": "assistant", "content": "Hello"}
-    assert body["messages"][1]["content"][0] == {"type": "text", "text": "Hel"}  # the client's body is untouched
+    assert assistant["content"][0] == {"type": "text", "text": "Hel"}  # the client's body is untouched
 
 
 async def test_an_image_sets_the_vision_header(copilot: CopilotUpstream, fake: FakeCopilot) -> None:
@@ -390,11 +390,9 @@ async def test_a_second_401_is_an_auth_error_and_the_token_is_not_kept(
     fake.reply_json(unauthorized, status=401)
     fake.reply_json(unauthorized, status=401)
 
+    attempt = collect(copilot.stream(make_call(), HELLO)) if streaming else copilot.complete(make_call(), HELLO)
     with pytest.raises(UpstreamAuthError):
-        if streaming:
-            await collect(copilot.stream(make_call(), HELLO))
-        else:
-            await copilot.complete(make_call(), HELLO)
+        await attempt
     assert len(fake.exchanges) == 2
     await copilot.complete(make_call(), HELLO)
     assert len(fake.exchanges) == 3  # the refused token was dropped again
@@ -413,10 +411,26 @@ RESULT = ToolResultPart(tool_use_id="call_1", content=(TextPart("sunny"),))
     ("messages", "dialect", "expected"),
     [
         ((_msg(Role.USER, TextPart("Hi")),), "openai", "user"),
-        ((_msg(Role.USER, TextPart("Hi")), _msg(Role.ASSISTANT, TextPart("Hello")), _msg(Role.USER, TextPart("And?"))), "openai", "user"),
+        (
+            (
+                _msg(Role.USER, TextPart("Hi")),
+                _msg(Role.ASSISTANT, TextPart("Hello")),
+                _msg(Role.USER, TextPart("And?")),
+            ),
+            "openai",
+            "user",
+        ),
         ((_msg(Role.USER, TextPart("Hi")), _msg(Role.ASSISTANT, CALL), _msg(Role.TOOL, RESULT)), "openai", "agent"),
-        ((_msg(Role.USER, TextPart("Hi")), _msg(Role.ASSISTANT, CALL), _msg(Role.USER, TextPart("x"))), "openai", "agent"),
-        ((_msg(Role.ASSISTANT, CALL), _msg(Role.TOOL, RESULT), _msg(Role.USER, TextPart("note"))), "anthropic", "agent"),
+        (
+            (_msg(Role.USER, TextPart("Hi")), _msg(Role.ASSISTANT, CALL), _msg(Role.USER, TextPart("x"))),
+            "openai",
+            "agent",
+        ),
+        (
+            (_msg(Role.ASSISTANT, CALL), _msg(Role.TOOL, RESULT), _msg(Role.USER, TextPart("note"))),
+            "anthropic",
+            "agent",
+        ),
         ((_msg(Role.ASSISTANT, CALL), _msg(Role.TOOL, RESULT), _msg(Role.USER, TextPart("new"))), "openai", "user"),
         ((_msg(Role.USER, TextPart("Hi")), _msg(Role.ASSISTANT, ThinkingPart("hmm"))), "anthropic", "agent"),
     ],

@@ -11,6 +11,7 @@ import pytest
 
 from apipod.adapters.retry import NO_RETRY
 from apipod.adapters.upstreams.openai import OpenAIUpstream
+from apipod.application.ports import UpstreamCall
 from apipod.dialects import openai as dialect
 from apipod.domain.catalog import Timeouts, Upstream, UpstreamKind
 from apipod.domain.chat import FinishReason, TextPart, ToolUsePart, Usage
@@ -51,6 +52,13 @@ def upstream(openai_http: httpx.AsyncClient) -> OpenAIUpstream:
 
 async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
     return [event async for event in events]
+
+
+async def attempt(upstream: OpenAIUpstream, call: UpstreamCall, *, streaming: bool) -> object:
+    """A non-streamed call, or a stream up to its first event: where errors before the first byte surface."""
+    if streaming:
+        return await anext(upstream.stream(call, user_request()))
+    return await upstream.complete(call, user_request())
 
 
 def reference_events(raw: bytes) -> list[StreamEvent]:
@@ -163,10 +171,20 @@ async def test_stream_of_recorded_tool_calls(upstream: OpenAIUpstream, fake_open
     ("status", "body", "headers", "error", "check"),
     [
         (401, fixture("openai/error_401_invalid_api_key.json").read_bytes(), {}, UpstreamAuthError, None),
-        (400, b'{"error":{"message":"max_tokens is too large","type":"invalid_request_error"}}', {},
-         UpstreamRejectedError, "max_tokens is too large"),
-        (429, b'{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}',
-         {"retry-after": "7"}, UpstreamRateLimitedError, None),
+        (
+            400,
+            b'{"error":{"message":"max_tokens is too large","type":"invalid_request_error"}}',
+            {},
+            UpstreamRejectedError,
+            "max_tokens is too large",
+        ),
+        (
+            429,
+            b'{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}',
+            {"retry-after": "7"},
+            UpstreamRateLimitedError,
+            None,
+        ),
         (429, fixture("openai/error_429_insufficient_quota.json").read_bytes(), {}, UpstreamRateLimitedError, None),
         (529, b'{"error":{"message":"Overloaded","type":"server_error"}}', {}, UpstreamOverloadedError, None),
         (503, b"<html>Service Unavailable</html>", {}, UpstreamOverloadedError, None),
@@ -190,10 +208,7 @@ async def test_error_statuses_become_domain_errors(
     fake_openai.push(Reply(status=status, body=body, headers={"content-type": "application/json", **headers}))
     call = make_call(UpstreamKind.OPENAI, BASE, name="openai-main")
     with pytest.raises(error) as caught:
-        if streaming:
-            await anext(upstream.stream(call, user_request()))
-        else:
-            await upstream.complete(call, user_request())
+        await attempt(upstream, call, streaming=streaming)
     assert caught.value.upstream == "openai-main"  # type: ignore[attr-defined]
     if check is not None:
         assert caught.value.message == check  # type: ignore[attr-defined]
@@ -241,11 +256,8 @@ async def test_hang_before_first_byte_times_out_without_retry(
     upstream = OpenAIUpstream(openai_http)  # default retry: a read timeout is not retried
     fake_openai.hang()
     call = make_call(UpstreamKind.OPENAI, BASE, timeouts=Timeouts(connect=1.0, read=0.2))
-    with pytest.raises(UpstreamUnavailableError, match="sent nothing for 0.2 seconds"):
-        if streaming:
-            await anext(upstream.stream(call, user_request()))
-        else:
-            await upstream.complete(call, user_request())
+    with pytest.raises(UpstreamUnavailableError, match=r"sent nothing for 0\.2 seconds"):
+        await attempt(upstream, call, streaming=streaming)
     assert len(fake_openai.requests) == 1
     assert await fake_openai.wait_disconnect()
 
@@ -302,7 +314,10 @@ async def test_text_part_result_model_falls_back_to_the_configured_name(
     upstream: OpenAIUpstream, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply_json(
-        {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+        {
+            "id": "x",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        }
     )
     result = await upstream.complete(make_call(UpstreamKind.OPENAI, BASE, model="local-llama"), user_request())
     assert result.parts == (TextPart("ok"),)
