@@ -12,6 +12,7 @@ def build_registry(
     client: httpx.AsyncClient, *, ids: IdGenerator, clock: Clock, catalog: CatalogStore
 ) -> UpstreamRegistry:
     from apipod.adapters.upstreams.anthropic import AnthropicUpstream
+    from apipod.adapters.upstreams.antigravity import AntigravityUpstream
     from apipod.adapters.upstreams.copilot import CopilotUpstream
     from apipod.adapters.upstreams.google_ai_studio import GoogleAIStudioUpstream
     from apipod.adapters.upstreams.mock import MockUpstream
@@ -23,6 +24,7 @@ def build_registry(
         UpstreamKind.ANTHROPIC: AnthropicUpstream(client),
         UpstreamKind.GOOGLE_AI_STUDIO: GoogleAIStudioUpstream(client),
         UpstreamKind.COPILOT: CopilotUpstream(client, clock),
+        UpstreamKind.ANTIGRAVITY: AntigravityUpstream(client, clock),
         UpstreamKind.MOCK: MockUpstream(),
     }
     return UpstreamClientRegistry(clients)

@@ -499,10 +499,11 @@ async def test_list_models_skips_internal_ids(fake: FakeAntigravity, ag: Antigra
     assert fake.last.body == {"project": "proj-1"}
 
 
-async def test_over_a_real_socket(clock: FixedClock) -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_over_a_real_socket(clock: FixedClock, transport: str) -> None:
     fake = FakeAntigravity({"refresh-1": "proj-1"})
     with serve(fake) as base_url:
-        http = make_http_client(transport="httpx")
+        http = make_http_client(transport=transport)
         try:
             ag = AntigravityUpstream(http, clock, retry=NO_RETRY)
             call = make_call(make_upstream(base_url=base_url), "claude-sonnet-4-6-thinking")
