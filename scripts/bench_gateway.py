@@ -144,13 +144,15 @@ async def main() -> None:
         try:
             await wait_ready(f"http://127.0.0.1:{up_port}/")
             await wait_ready(f"http://127.0.0.1:{gw_port}/health")
-            async with aiohttp.ClientSession() as http:
-                async with http.post(
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
                     f"http://127.0.0.1:{gw_port}/admin/create-key",
                     headers={"x-admin-secret": SECRET},
                     json={"name": "bench", "tier": "bench"},
-                ) as answer:
-                    key = (await answer.json())["api_key"]
+                ) as answer,
+            ):
+                key = (await answer.json())["api_key"]
             up = f"http://127.0.0.1:{up_port}/v1/chat/completions"
             gw = f"http://127.0.0.1:{gw_port}"
             oa_headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
@@ -158,16 +160,28 @@ async def main() -> None:
             print(f"transport={args.transport}")
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 await measure(
-                    "request", gateway.pid, (up, OPENAI_BODY),
-                    (f"{gw}/v1/chat/completions", OPENAI_BODY, oa_headers), args.requests, concurrency,
+                    "request",
+                    gateway.pid,
+                    (up, OPENAI_BODY),
+                    (f"{gw}/v1/chat/completions", OPENAI_BODY, oa_headers),
+                    args.requests,
+                    concurrency,
                 )
                 await measure(
-                    "stream passthrough", gateway.pid, (up, OPENAI_STREAM),
-                    (f"{gw}/v1/chat/completions", OPENAI_STREAM, oa_headers), args.requests // 4, concurrency,
+                    "stream passthrough",
+                    gateway.pid,
+                    (up, OPENAI_STREAM),
+                    (f"{gw}/v1/chat/completions", OPENAI_STREAM, oa_headers),
+                    args.requests // 4,
+                    concurrency,
                 )
                 await measure(
-                    "stream translated", gateway.pid, (up, OPENAI_STREAM),
-                    (f"{gw}/v1/messages", ANTHROPIC_STREAM, an_headers), args.requests // 4, concurrency,
+                    "stream translated",
+                    gateway.pid,
+                    (up, OPENAI_STREAM),
+                    (f"{gw}/v1/messages", ANTHROPIC_STREAM, an_headers),
+                    args.requests // 4,
+                    concurrency,
                 )
         finally:
             for process in (gateway, upstream):

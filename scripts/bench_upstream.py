@@ -60,9 +60,7 @@ STREAM = (
 Scope = MutableMapping[str, Any]
 
 
-async def app(
-    scope: Scope, receive: Callable[[], Awaitable[Scope]], send: Callable[[Scope], Awaitable[None]]
-) -> None:
+async def app(scope: Scope, receive: Callable[[], Awaitable[Scope]], send: Callable[[Scope], Awaitable[None]]) -> None:
     if scope["type"] != "http":
         return
     body = b""
