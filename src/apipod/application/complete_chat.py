@@ -7,6 +7,7 @@ import attrs
 from apipod.application.authenticate_key import Principal
 from apipod.application.chat_turn import ChatTurns
 from apipod.application.dispatch import Slot
+from apipod.application.signature_memory import SignatureMemory
 from apipod.domain.chat import ChatRequest, ChatResult
 
 
@@ -18,14 +19,18 @@ class CompleteChat:
     - the answer carries the model name the client asked for.
     """
 
-    def __init__(self, turns: ChatTurns) -> None:
+    def __init__(self, turns: ChatTurns, signatures: SignatureMemory) -> None:
         self._turns = turns
+        self._signatures = signatures
 
     async def execute(self, principal: Principal, request: ChatRequest) -> ChatResult:
         turn = await self._turns.open(principal, request)
 
         async def call(slot: Slot) -> ChatResult:
-            return await slot.client.complete(slot.call, request)
+            origin = slot.call.upstream.kind.value
+            result = await slot.client.complete(slot.call, self._signatures.restore(request, origin))
+            self._signatures.remember_parts(result.parts, origin)
+            return result
 
         result = await self._turns.attempt(turn, call)
         await self._turns.close(turn, status="success", usage=result.usage)

@@ -27,6 +27,7 @@ from apipod.application.record_usage import RecordUsage
 from apipod.application.reserve_quota import ReserveQuota
 from apipod.application.route_model import RouteModel
 from apipod.application.settings import GovernanceSettings
+from apipod.application.signature_memory import SignatureMemory
 from apipod.application.stream_chat import StreamChat
 from apipod.domain.catalog import Catalog, find_plan
 from apipod.domain.chat import ChatRequest, ChatResult
@@ -73,8 +74,9 @@ class Gateway:
             ids=ids,
             settings=settings,
         )
-        self._complete = CompleteChat(turns)
-        self._stream = StreamChat(turns, clock)
+        self.signatures = SignatureMemory(clock)
+        self._complete = CompleteChat(turns, self.signatures)
+        self._stream = StreamChat(turns, clock, self.signatures)
         self._issue = IssueApiKey(keys, catalog, clock, randomness, ids)
         self._manage = ManageKeys(keys)
 

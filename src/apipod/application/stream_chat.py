@@ -8,6 +8,7 @@ from apipod.application.authenticate_key import Principal
 from apipod.application.chat_turn import ChatTurn, ChatTurns
 from apipod.application.dispatch import Slot
 from apipod.application.ports import Clock
+from apipod.application.signature_memory import SignatureMemory
 from apipod.domain.chat import ChatRequest, Usage
 from apipod.domain.quota import CHARS_PER_TOKEN
 from apipod.domain.stream import (
@@ -17,6 +18,7 @@ from apipod.domain.stream import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    ToolCallStarted,
     UsageReported,
 )
 
@@ -31,15 +33,16 @@ class StreamChat:
       the real usage is settled, or estimated from what was relayed when the upstream never reported it.
     """
 
-    def __init__(self, turns: ChatTurns, clock: Clock) -> None:
+    def __init__(self, turns: ChatTurns, clock: Clock, signatures: SignatureMemory) -> None:
         self._turns = turns
         self._clock = clock
+        self._signatures = signatures
 
     async def execute(self, principal: Principal, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         turn = await self._turns.open(principal, request)
 
         async def call(slot: Slot) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
-            events = slot.client.stream(slot.call, request)
+            events = slot.client.stream(slot.call, self._signatures.restore(request, slot.call.upstream.kind.value))
             try:
                 first = await anext(events)
             except BaseException:
@@ -75,6 +78,8 @@ class StreamChat:
                     chars += len(event.text)
                 elif isinstance(event, ToolCallDelta):
                     chars += len(event.fragment)
+                elif isinstance(event, ToolCallStarted) and event.signature and turn.slot is not None:
+                    self._signatures.remember(event.id, event.signature, turn.slot.call.upstream.kind.value)
                 elif isinstance(event, UsageReported):
                     usage = usage.merged(event.usage)
                 elif isinstance(event, StreamFailed):
