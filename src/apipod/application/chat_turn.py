@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -16,10 +17,14 @@ from apipod.application.reserve_quota import ReserveQuota, prompt_chars
 from apipod.application.route_model import RouteModel
 from apipod.application.settings import GovernanceSettings
 from apipod.domain.chat import ChatRequest, Usage
-from apipod.domain.errors import ApipodError, UpstreamError, UpstreamRejectedError
+from apipod.domain.errors import ApipodError, NoCapacityError, UpstreamError, UpstreamRejectedError
 from apipod.domain.quota import CHARS_PER_TOKEN, Reservation, estimate_tokens
 
 T = TypeVar("T")
+
+QUEUE_POLL_INITIAL = 0.005
+QUEUE_POLL_MAX = 0.1
+CONCURRENCY_HINT = 1.0  # the retry-after the dispatcher gives for a full concurrency limit: poll instead
 
 
 @attrs.define
@@ -60,6 +65,7 @@ class ChatTurns:
         self._clock = clock
         self._ids = ids
         self._settings = settings
+        self._waiting = 0
 
     async def open(self, principal: Principal, request: ChatRequest) -> ChatTurn:
         started = self._clock.monotonic()
@@ -92,7 +98,7 @@ class ChatTurns:
         the caller's fault. On a final failure the turn is closed and the error raised."""
         while True:
             try:
-                slot = await turn.session.next()
+                slot = await self._next_slot(turn)
             except ApipodError as exc:
                 await self.close(turn, status=_status_of(exc), usage=None, error=exc.message)
                 raise
@@ -111,6 +117,28 @@ class ChatTurns:
                 raise
             turn.slot = slot
             return value
+
+    async def _next_slot(self, turn: ChatTurn) -> Slot:
+        """The next slot; when every candidate is limited, wait in the bounded queue for the first to free
+        up, as long as that is within ``queue_wait_seconds`` of the request's start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.queue_wait_seconds
+        pause = QUEUE_POLL_INITIAL
+        while True:
+            try:
+                return await turn.session.next()
+            except NoCapacityError as exc:
+                left = deadline - loop.time()
+                if left <= 0 or exc.retry_after > left or self._waiting >= self._settings.max_queue:
+                    raise
+                wait = exc.retry_after if exc.retry_after < CONCURRENCY_HINT else min(pause, left)
+                pause = min(pause * 2, QUEUE_POLL_MAX)
+                self._waiting += 1
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._waiting -= 1
+                turn.session.reconsider()
 
     async def close(
         self,

@@ -133,6 +133,7 @@ class DispatchSession:
 
     def __init__(self, dispatcher: Dispatcher, candidates: list[Candidate], tokens: int) -> None:
         self._d = dispatcher
+        self._candidates = list(candidates)
         self._remaining = list(candidates)
         self._tokens = tokens
         self._tried_accounts: set[tuple[str, int]] = set()
@@ -141,6 +142,13 @@ class DispatchSession:
         self._limited = False
         self._last_error: UpstreamError | None = None
         self.log: list[Attempt] = []
+
+    def reconsider(self) -> None:
+        """Screen every candidate again (after waiting for a limit to free up); accounts that failed this
+        request stay excluded, and the attempt count keeps growing."""
+        self._remaining = list(self._candidates)
+        self._limited = False
+        self._soonest = float("inf")
 
     async def next(self) -> Slot:
         d = self._d

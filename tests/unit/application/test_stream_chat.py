@@ -5,6 +5,7 @@ import contextlib
 
 import pytest
 
+from apipod.domain.catalog import ModelLimits
 from apipod.domain.chat import Usage
 from apipod.domain.errors import UpstreamOverloadedError
 from apipod.domain.stream import Finished, MessageStarted, StreamFailed, TextDelta
@@ -136,3 +137,39 @@ async def test_an_abandoned_stream_is_closed_by_the_event_loop_when_collected() 
         await asyncio.sleep(0)
     assert world.upstream.closed_streams == 1
     assert [r.status for r in world.usage.records()] == ["cancelled"]
+
+
+async def test_a_request_waits_in_the_queue_for_a_model_slot_then_is_served() -> None:
+    world = await make_world(two_upstreams(limits_a=ModelLimits(max_concurrency=1)), queue_wait_seconds=2.0)
+    world.upstream.scripts.clear()
+    key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
+    # Only model "a" in this plan's mix matters: make "b" unusable so the queue is the only way.
+    await world.limits.cool_down("cool:up2/0", 3600)
+    world.upstream.script("a", text_events(["first"]), text_events(["second"]))
+    holder = await world.gateway.stream(key, user_request(stream=True))
+
+    async def release_soon() -> None:
+        await asyncio.sleep(0.05)
+        await holder.aclose()  # type: ignore[attr-defined]
+
+    releaser = asyncio.create_task(release_soon())
+    started = asyncio.get_running_loop().time()
+    events = [e async for e in await world.gateway.stream(key, user_request(stream=True))]
+    waited = asyncio.get_running_loop().time() - started
+    await releaser
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["second"]
+    assert 0.04 < waited < 1.0
+
+
+async def test_a_queued_request_gives_up_after_the_queue_wait() -> None:
+    from apipod.domain.errors import NoCapacityError
+
+    world = await make_world(two_upstreams(limits_a=ModelLimits(max_concurrency=1)), queue_wait_seconds=0.1)
+    key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
+    await world.limits.cool_down("cool:up2/0", 3600)
+    world.upstream.script("a", text_events(["first"]))
+    holder = await world.gateway.stream(key, user_request(stream=True))
+    with pytest.raises(NoCapacityError) as caught:
+        await world.gateway.complete(key, user_request())
+    assert caught.value.retry_after == pytest.approx(1.0)
+    await holder.aclose()  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from apipod.bootstrap.runtime import Runtime, resolve_admin_secret, start_runtime
@@ -21,6 +22,10 @@ def app_for(settings: Settings, env: dict[str, str], admin_secret: str) -> ASGIA
         started = await start_runtime(settings, env)
         runtime.append(started)
         services.gateway, services.clock, services.ids = started.gateway, started.clock, started.ids
+        # PERF: everything built at start-up lives as long as the process; moving it out of the collector's
+        # generations keeps full collections short under load.
+        gc.collect()
+        gc.freeze()
 
     async def shutdown() -> None:
         while runtime:
