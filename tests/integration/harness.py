@@ -215,3 +215,82 @@ def model(name: str, upstream: str, upstream_model: str, **limits: int) -> str:
 def plan(name: str, routes: dict[str, float], *, extra: str = "") -> str:
     rendered = ", ".join(f'{{ model = "{m}", weight = {w} }}' for m, w in routes.items())
     return f'name = "{name}"\nroutes = [{rendered}]\n{extra}'
+
+
+# -- the official SDKs as clients (full-stack upstream tests) ---------------------------------------------------
+# Thin wrappers typed ``Any``: the SDKs' overloads and TypedDicts add nothing to a test that asserts the values.
+
+
+def create_key_with_id(gateway: ApipodProcess, tier: str, *, name: str = "tester") -> tuple[str, str]:
+    """``(api_key, key id)``: the id filters ``gateway.usage(key_id=...)`` to one test's requests."""
+    answer = httpx.post(f"{gateway.url}/admin/create-key", headers=gateway.admin, json={"name": name, "tier": tier})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["api_key"]), str(answer.json()["id"])
+
+
+def openai_client(gateway: ApipodProcess, key: str) -> Any:
+    import openai
+
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+
+
+def anthropic_client(gateway: ApipodProcess, key: str) -> Any:
+    import anthropic
+
+    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+
+
+def chat(client: Any, **params: Any) -> Any:
+    """One non-streamed ``chat.completions.create``."""
+    return client.chat.completions.create(**params)
+
+
+def chat_stream(client: Any, **params: Any) -> list[Any]:
+    """Every chunk of a streamed ``chat.completions.create`` (usage chunk included)."""
+    return list(client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **params))
+
+
+def stream_text(chunks: list[Any], field: str = "content") -> str:
+    """The joined ``delta.<field>`` (``content`` or ``reasoning_content``) of streamed chunks."""
+    return "".join(getattr(c.choices[0].delta, field, None) or "" for c in chunks if c.choices)
+
+
+def finish_reasons(chunks: list[Any]) -> list[str]:
+    return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+
+
+def stream_tool_calls(chunks: list[Any]) -> dict[int, dict[str, Any]]:
+    """Streamed tool calls assembled by index: ``{"id", "name", "arguments", "extra_content"}``."""
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        for delta in chunk.choices[0].delta.tool_calls or ():
+            call = calls.setdefault(delta.index, {"id": None, "name": None, "arguments": "", "extra_content": None})
+            if delta.id:
+                call["id"] = delta.id
+            if delta.function and delta.function.name:
+                call["name"] = delta.function.name
+            if delta.function and delta.function.arguments:
+                call["arguments"] += delta.function.arguments
+            extra = (delta.model_extra or {}).get("extra_content")
+            if extra:
+                call["extra_content"] = extra
+    return calls
+
+
+def message(client: Any, **params: Any) -> Any:
+    """One non-streamed Anthropic ``messages.create``."""
+    return client.messages.create(**params)
+
+
+def message_stream(client: Any, **params: Any) -> tuple[list[str], Any]:
+    """A streamed Anthropic ``messages.stream``: the SDK's event types in order, and the final message."""
+    with client.messages.stream(**params) as stream:
+        events = [event.type for event in stream]
+        return events, stream.get_final_message()
+
+
+def blocks(answer: Any) -> list[dict[str, Any]]:
+    """An Anthropic message's content blocks as the dicts a client sends back in its next turn."""
+    return [block.model_dump(exclude_none=True) for block in answer.content]

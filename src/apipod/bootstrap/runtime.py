@@ -68,7 +68,9 @@ async def start_runtime(settings: Settings, env: Mapping[str, str]) -> Runtime:
         await apply_configured_catalog(gateway, settings, env)
         clock = await container.get(Clock)
         runtime = Runtime(container=container, gateway=gateway, clock=clock, ids=await container.get(IdGenerator))
-        runtime.sweeper = asyncio.create_task(sweep_forever(gateway, clock), name="apipod-sweeper")
+        runtime.sweeper = asyncio.create_task(
+            sweep_forever(gateway, clock, settings.sweep_interval), name="apipod-sweeper"
+        )
         if settings.is_postgres:
             from apipod.adapters.postgres import KeyChangeListener
 

@@ -30,6 +30,7 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     http_max_connections: int = 1000
     migrate_on_start: bool = False
+    sweep_interval: float = 15.0  # seconds between sweeps of expired quota reservations
     governance: GovernanceSettings = GovernanceSettings()
     shortcuts: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
@@ -88,6 +89,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds")
+    return value
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     if env.get("DATABASE_URL"):
         return env["DATABASE_URL"]
@@ -132,6 +140,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format=log_format,
         http_transport=transport,
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024) or 32 * 1024 * 1024,
+        sweep_interval=_positive(env, "SWEEP_INTERVAL_SECONDS", 15.0),
         governance=governance,
         shortcuts={name: env[name] for name in SHORTCUT_VARIABLES if env.get(name)},
     )

@@ -18,7 +18,7 @@ import orjson
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
 from apipod.adapters.upstreams._http import CONNECT_ERRORS, http_timeout, transport_error
-from apipod.adapters.upstreams.copilot_auth import SingleFlight
+from apipod.adapters.upstreams._single_flight import TokenCache
 from apipod.application.ports import Clock
 from apipod.domain.catalog import Account, Upstream
 from apipod.domain.errors import (
@@ -81,8 +81,7 @@ class GoogleTokens:
         self._clock = clock
         self._margin = margin
         self._retry = retry
-        self._cache: dict[_Key, AccessToken] = {}
-        self._flight: SingleFlight[_Key, AccessToken] = SingleFlight()
+        self._tokens: TokenCache[_Key, AccessToken] = TokenCache(clock, log, "token")
 
     async def get(self, upstream: Upstream, account: Account) -> AccessToken:
         """The account's access token, refreshed when due.
@@ -93,39 +92,15 @@ class GoogleTokens:
             UpstreamError: the token endpoint was unreachable, rate limiting or failing.
         """
         key = self._key(upstream, account)
-        token = self._cache.get(key)
-        if token is not None and self._clock.monotonic() < token.refresh_at:
-            return token
-        return await self._flight.run(key, functools.partial(self._refresh, upstream, key))
+        return await self._tokens.get(key, upstream.name, functools.partial(self._mint, upstream, key))
 
     def invalidate(self, upstream: Upstream, account: Account, token: AccessToken) -> None:
         """Drop ``token`` (Cloud Code refused it). A newer token already cached is kept."""
-        key = self._key(upstream, account)
-        if self._cache.get(key) is token:
-            del self._cache[key]
+        self._tokens.invalidate(self._key(upstream, account), token)
 
     def _key(self, upstream: Upstream, account: Account) -> _Key:
         url = str(upstream.options.get("oauth_token_url") or DEFAULT_TOKEN_URL)
         return url, str(upstream.options.get("oauth_client_id") or ""), account.secret
-
-    async def _refresh(self, upstream: Upstream, key: _Key) -> AccessToken:
-        cached = self._cache.get(key)
-        if cached is not None and self._clock.monotonic() < cached.refresh_at:
-            return cached  # another flight landed between the caller's check and this one
-        try:
-            token = await self._mint(upstream, key)
-        except UpstreamError as exc:
-            if (
-                cached is not None
-                and not isinstance(exc, UpstreamAuthError)
-                and self._clock.monotonic() < cached.expires_at
-            ):
-                log.info("upstream %s: token refresh failed; the current one is still valid", upstream.name)
-                return cached
-            self._cache.pop(key, None)
-            raise
-        self._cache[key] = token
-        return token
 
     async def _mint(self, upstream: Upstream, key: _Key) -> AccessToken:
         url, _, refresh_token = key

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from apipod.adapters.upstreams.copilot_auth import SingleFlight
+from apipod.adapters.upstreams._single_flight import SingleFlight
 from apipod.domain.catalog import Account, Upstream
 from apipod.domain.errors import UpstreamAuthError
 

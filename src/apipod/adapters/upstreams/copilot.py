@@ -21,12 +21,12 @@ import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
+from apipod.adapters.upstreams._single_flight import SingleFlight
 from apipod.adapters.upstreams.anthropic import AnthropicUpstream
 from apipod.adapters.upstreams.copilot_auth import (
     DEFAULT_INTEGRATION_ID,
     CopilotToken,
     CopilotTokens,
-    SingleFlight,
     editor_headers,
 )
 from apipod.adapters.upstreams.openai import OpenAIUpstream

@@ -6,11 +6,10 @@ by one exchange however many requests need it at that moment (a single-flight ta
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -19,6 +18,7 @@ import orjson
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
 from apipod.adapters.upstreams._http import UpstreamHttp
+from apipod.adapters.upstreams._single_flight import TokenCache
 from apipod.application.ports import Clock
 from apipod.dialects import openai
 from apipod.domain.catalog import Upstream
@@ -38,9 +38,6 @@ GITHUB_API_VERSION = "2025-04-01"
 REFRESH_MARGIN = 300.0  # refresh when fewer than five minutes are left (copilot.md §3, refresh policy)
 _FALLBACK_LIFETIME = 1500.0  # a token response without usable expiry data: assume the usual 25 minutes
 _COPILOT_DOMAIN = "githubcopilot.com"
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 def editor_headers(options: Mapping[str, Any]) -> dict[str, str]:
@@ -84,37 +81,6 @@ class CopilotToken:
     expires_at: float
 
 
-class SingleFlight(Generic[K, V]):
-    """Runs one ``fn()`` per key at a time; concurrent callers of the same key share its result.
-
-    The work runs as a task shielded from its callers, so a caller that gives up (a client disconnects)
-    does not cancel the refresh the others are waiting for.
-    """
-
-    __slots__ = ("_flights",)
-
-    def __init__(self) -> None:
-        self._flights: dict[K, asyncio.Task[V]] = {}
-
-    async def run(self, key: K, fn: Callable[[], Awaitable[V]]) -> V:
-        task = self._flights.get(key)
-        if task is None:
-
-            async def work() -> V:
-                return await fn()
-
-            task = asyncio.ensure_future(work())
-            self._flights[key] = task
-            task.add_done_callback(functools.partial(self._landed, key))
-        return await asyncio.shield(task)
-
-    def _landed(self, key: K, task: asyncio.Task[V]) -> None:
-        if self._flights.get(key) is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every waiter may have left, and that is not worth a warning
-
-
 class CopilotTokens:
     """The Copilot token cache, keyed by (token URL, GitHub token).
 
@@ -135,8 +101,7 @@ class CopilotTokens:
         self._http = UpstreamHttp(client, decode_error=exchange_error, retry=retry)
         self._clock = clock
         self._margin = margin
-        self._cache: dict[tuple[str, str], CopilotToken] = {}
-        self._flight: SingleFlight[tuple[str, str], CopilotToken] = SingleFlight()
+        self._tokens: TokenCache[tuple[str, str], CopilotToken] = TokenCache(clock, log, "Copilot token")
 
     async def get(self, upstream: Upstream, github_token: str) -> CopilotToken:
         """The account's current Copilot token, minted or refreshed when due.
@@ -145,41 +110,19 @@ class CopilotTokens:
             UpstreamAuthError: GitHub refused the token (revoked, no Copilot seat).
             UpstreamError: GitHub was unreachable, rate limited or failing, and no still-valid token is cached.
         """
-        url = str(upstream.options.get("token_url") or DEFAULT_TOKEN_URL)
-        key = (url, github_token)
-        token = self._cache.get(key)
-        if token is not None and self._clock.monotonic() < token.refresh_at:
-            return token
-        return await self._flight.run(key, functools.partial(self._refresh, upstream, key))
+        key = _key(upstream, github_token)
+        return await self._tokens.get(key, upstream.name, functools.partial(self._mint, upstream, key))
 
     def invalidate(self, upstream: Upstream, github_token: str, token: CopilotToken) -> None:
         """Drop ``token`` (the chat API refused it). A newer token already cached is kept."""
-        key = (str(upstream.options.get("token_url") or DEFAULT_TOKEN_URL), github_token)
-        if self._cache.get(key) is token:
-            del self._cache[key]
+        self._tokens.invalidate(_key(upstream, github_token), token)
 
-    async def _refresh(self, upstream: Upstream, key: tuple[str, str]) -> CopilotToken:
-        cached = self._cache.get(key)
-        if cached is not None and self._clock.monotonic() < cached.refresh_at:
-            return cached  # another flight landed between the caller's check and this one
+    async def _mint(self, upstream: Upstream, key: tuple[str, str]) -> CopilotToken:
         url, github_token = key
         headers = {"authorization": f"token {github_token}", "accept": "application/json"}
         headers.update(editor_headers(upstream.options))
-        try:
-            answer = await self._http.request_json(upstream, "GET", url, headers=headers)
-        except UpstreamError as exc:
-            if (
-                cached is not None
-                and not isinstance(exc, UpstreamAuthError)
-                and self._clock.monotonic() < cached.expires_at
-            ):
-                log.info("upstream %s: Copilot token refresh failed; the current one is still valid", upstream.name)
-                return cached
-            self._cache.pop(key, None)
-            raise
-        token = self._parse(upstream, answer)
-        self._cache[key] = token
-        return token
+        answer = await self._http.request_json(upstream, "GET", url, headers=headers)
+        return self._parse(upstream, answer)
 
     def _parse(self, upstream: Upstream, answer: object) -> CopilotToken:
         value = answer.get("token") if isinstance(answer, Mapping) else None
@@ -202,6 +145,10 @@ class CopilotTokens:
             refresh_at=monotonic + refresh_after,
             expires_at=monotonic + lifetime,
         )
+
+
+def _key(upstream: Upstream, github_token: str) -> tuple[str, str]:
+    return str(upstream.options.get("token_url") or DEFAULT_TOKEN_URL), github_token
 
 
 def exchange_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apipod.dialects.anthropic._convert import input_to_arguments
-from apipod.dialects.anthropic._fields import (
+from apipod.dialects._fields import (
     FieldError,
     as_array,
     as_object,
-    opt_bool,
-    opt_object,
-    opt_str,
-    req_str,
+    optional_bool,
+    optional_object,
+    optional_str,
+    required_str,
     wrong_type,
 )
+from apipod.dialects.anthropic._convert import input_to_arguments
 from apipod.domain.chat import (
     ImagePart,
     Message,
@@ -44,25 +44,25 @@ _CHECKED = frozenset({"text", "image", "tool_use", "tool_result", "thinking", "r
 
 
 def text_part(block: Mapping[str, Any]) -> TextPart:
-    return TextPart(req_str(block, "text"), cache_control=opt_object(block, "cache_control"))
+    return TextPart(required_str(block, "text"), cache_control=optional_object(block, "cache_control"))
 
 
 def _image_part(block: Mapping[str, Any]) -> ImagePart | None:
     try:
         source = as_object(block.get("source"))
-        kind = req_str(source, "type")
+        kind = required_str(source, "type")
         if kind == "base64":
-            return ImagePart(media_type=req_str(source, "media_type"), data=req_str(source, "data"))
+            return ImagePart(media_type=required_str(source, "media_type"), data=required_str(source, "data"))
         if kind == "url":
-            return ImagePart(url=req_str(source, "url"))
+            return ImagePart(url=required_str(source, "url"))
     except FieldError as err:
         raise err.under("source") from None
     return None  # "file" sources and newer kinds live only in the raw body
 
 
 def _tool_result(block: Mapping[str, Any]) -> ToolResultPart:
-    tool_use_id = req_str(block, "tool_use_id")
-    is_error = opt_bool(block, "is_error") or False
+    tool_use_id = required_str(block, "tool_use_id")
+    is_error = optional_bool(block, "is_error") or False
     content = block.get("content")
     if content is None:
         return ToolResultPart(tool_use_id, (), is_error=is_error)
@@ -72,7 +72,7 @@ def _tool_result(block: Mapping[str, Any]) -> ToolResultPart:
     for j, item in enumerate(as_array(content, "content")):
         try:
             sub = as_object(item)
-            kind = req_str(sub, "type")
+            kind = required_str(sub, "type")
             if kind == "text":
                 parts.append(text_part(sub))
             elif kind == "image" and (image := _image_part(sub)) is not None:
@@ -88,13 +88,15 @@ def _part(block: Mapping[str, Any], kind: str) -> Part | None:
     if kind == "image":
         return _image_part(block)
     if kind == "tool_use":
-        return ToolUsePart(req_str(block, "id"), req_str(block, "name"), input_to_arguments(block.get("input")))
+        return ToolUsePart(
+            required_str(block, "id"), required_str(block, "name"), input_to_arguments(block.get("input"))
+        )
     if kind == "tool_result":
         return _tool_result(block)
     if kind == "thinking":
-        return ThinkingPart(req_str(block, "thinking"), opt_str(block, "signature") or "")
+        return ThinkingPart(required_str(block, "thinking"), optional_str(block, "signature") or "")
     if kind == "redacted_thinking":
-        return RedactedThinkingPart(req_str(block, "data"))
+        return RedactedThinkingPart(required_str(block, "data"))
     return None
 
 
@@ -108,7 +110,7 @@ def _parts(content: object, role: Role) -> list[Part]:
     for j, item in enumerate(content):
         try:
             block = as_object(item)
-            kind = req_str(block, "type")
+            kind = required_str(block, "type")
             if kind in _CHECKED and kind not in allowed:
                 raise FieldError("type", f"a {kind} block is not allowed in a {role.value} turn")
             part = _part(block, kind)
@@ -126,7 +128,7 @@ def decode_turn(item: object) -> list[Message]:
     followed by a ``user`` message for the other blocks when there are any.
     """
     turn = as_object(item)
-    role_name = req_str(turn, "role")
+    role_name = required_str(turn, "role")
     role = _ROLES.get(role_name)
     if role is None:
         raise FieldError("role", f"Input should be 'user', 'assistant' or 'system', got {role_name!r}")

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apipod.dialects.anthropic._blocks import decode_turn, text_part
-from apipod.dialects.anthropic._fields import (
+from apipod.dialects._fields import (
     FieldError,
+    Wording,
     as_array,
     as_object,
-    opt_bool,
-    opt_int,
-    opt_number,
-    opt_object,
-    opt_str,
-    req_str,
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_object,
+    optional_str,
+    required_str,
     wrong_type,
 )
+from apipod.dialects.anthropic._blocks import decode_turn, text_part
 from apipod.domain.chat import (
     ChatRequest,
     Message,
@@ -37,6 +38,15 @@ _CHOICES = {
     "none": ToolChoiceKind.NONE,
 }
 _FORWARDED_HEADERS = ("anthropic-beta",)
+# Anthropic's own validation messages, e.g. "max_tokens: Field required".
+_WORDING = Wording(
+    located="{path}: {problem}",
+    body="{problem}",
+    required="Field required",
+    wrong_type="Input should be {expected}, got {got}",
+    too_small="Input should be greater than or equal to {minimum}",
+    article=False,
+)
 
 
 def decode_request(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> ChatRequest:
@@ -60,12 +70,12 @@ def _decode(body: Mapping[str, Any], headers: Mapping[str, str] | None, *, requi
     try:
         return _request(body, headers, require_max_tokens=require_max_tokens)
     except FieldError as err:
-        raise err.to_invalid_request() from None
+        raise err.to_invalid_request(_WORDING) from None
 
 
 def _request(body: Mapping[str, Any], headers: Mapping[str, str] | None, *, require_max_tokens: bool) -> ChatRequest:
-    model = req_str(body, "model")
-    max_tokens = opt_int(body, "max_tokens")
+    model = required_str(body, "model")
+    max_tokens = optional_int(body, "max_tokens")
     if max_tokens is None and require_max_tokens:
         raise FieldError("max_tokens", "Field required")
     if max_tokens is not None and max_tokens < 1:
@@ -78,11 +88,11 @@ def _request(body: Mapping[str, Any], headers: Mapping[str, str] | None, *, requ
             messages.extend(decode_turn(item))
         except FieldError as err:
             raise err.under(f"messages[{i}]") from None
-    metadata = opt_object(body, "metadata")
+    metadata = optional_object(body, "metadata")
     user: str | None = None
     if metadata is not None:
         try:
-            user = opt_str(metadata, "user_id")
+            user = optional_str(metadata, "user_id")
         except FieldError as err:
             raise err.under("metadata") from None
     tools = _tools(body.get("tools"))
@@ -95,11 +105,11 @@ def _request(body: Mapping[str, Any], headers: Mapping[str, str] | None, *, requ
         tool_choice=tool_choice,
         parallel_tool_calls=False if tool_choice is not None and tool_choice.disable_parallel else None,
         max_output_tokens=max_tokens,
-        temperature=opt_number(body, "temperature"),
-        top_p=opt_number(body, "top_p"),
-        top_k=opt_int(body, "top_k"),
+        temperature=optional_number(body, "temperature"),
+        top_p=optional_number(body, "top_p"),
+        top_k=optional_int(body, "top_k"),
         stop=_stop_sequences(body.get("stop_sequences")),
-        stream=opt_bool(body, "stream") or False,
+        stream=optional_bool(body, "stream") or False,
         thinking=_thinking(body.get("thinking")),
         user=user,
         metadata=metadata or {},
@@ -133,14 +143,14 @@ def _tools(value: object) -> tuple[ToolSpec, ...]:
     for j, item in enumerate(as_array(value, "tools")):
         try:
             tool = as_object(item)
-            kind = opt_str(tool, "type")
-            name = req_str(tool, "name")
+            kind = optional_str(tool, "type")
+            name = required_str(tool, "name")
             if kind not in (None, "custom"):
                 continue  # a server tool (web_search_*, bash_*...): Anthropic-native upstreams only
-            schema = opt_object(tool, "input_schema")
+            schema = optional_object(tool, "input_schema")
             if schema is None:
                 raise FieldError("input_schema", "Field required")
-            specs.append(ToolSpec(name=name, description=opt_str(tool, "description") or "", parameters=schema))
+            specs.append(ToolSpec(name=name, description=optional_str(tool, "description") or "", parameters=schema))
         except FieldError as err:
             raise err.under(f"tools[{j}]") from None
     return tuple(specs)
@@ -151,12 +161,12 @@ def _tool_choice(value: object) -> ToolChoice | None:
         return None
     try:
         choice = as_object(value)
-        kind_name = req_str(choice, "type")
+        kind_name = required_str(choice, "type")
         kind = _CHOICES.get(kind_name)
         if kind is None:
             raise FieldError("type", f"Input should be 'auto', 'any', 'tool' or 'none', got {kind_name!r}")
-        name = req_str(choice, "name") if kind is ToolChoiceKind.TOOL else None
-        disable = opt_bool(choice, "disable_parallel_tool_use") or False
+        name = required_str(choice, "name") if kind is ToolChoiceKind.TOOL else None
+        disable = optional_bool(choice, "disable_parallel_tool_use") or False
     except FieldError as err:
         raise err.under("tool_choice") from None
     return ToolChoice(kind, name=name, disable_parallel=disable)
@@ -167,9 +177,9 @@ def _thinking(value: object) -> ThinkingConfig | None:
         return None
     try:
         thinking = as_object(value)
-        mode_name = req_str(thinking, "type")
+        mode_name = required_str(thinking, "type")
         if mode_name == "enabled":
-            budget = opt_int(thinking, "budget_tokens")
+            budget = optional_int(thinking, "budget_tokens")
             if budget is None:
                 raise FieldError("budget_tokens", "Field required")
             return ThinkingConfig(ThinkingMode.ENABLED, budget_tokens=budget)

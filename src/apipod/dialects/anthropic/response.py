@@ -28,7 +28,7 @@ def encode_response(result: ChatResult, *, model: str) -> dict[str, Any]:
     content = [b for p in result.parts if (b := assistant_block(p, keep_unsigned_thinking=True)) is not None]
     saw_tool_use = any(isinstance(p, ToolUsePart) for p in result.parts)
     return {
-        "id": result.id,
+        "id": message_id(result.id),
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -37,6 +37,11 @@ def encode_response(result: ChatResult, *, model: str) -> dict[str, Any]:
         "stop_sequence": result.stop_sequence,
         "usage": usage_to_wire(result.usage),
     }
+
+
+def message_id(result_id: str) -> str:
+    """Anthropic clients expect ``msg_`` ids; another dialect's upstream id is kept inside it."""
+    return result_id if result_id.startswith("msg_") else f"msg_{result_id}"
 
 
 def decode_response(body: Mapping[str, Any]) -> ChatResult:

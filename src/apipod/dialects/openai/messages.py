@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from apipod.dialects.openai._fields import (
+from apipod.dialects._fields import (
     FieldError,
-    as_list,
+    as_array,
     as_object,
     missing,
     optional_str,
@@ -82,7 +82,7 @@ class _Reader:
         parts.extend(TextPart(text) for text in _texts(content, refusals=True) if text)
         calls = message.get("tool_calls")
         if calls is not None:
-            for index, call in enumerate(as_list(calls, "tool_calls")):
+            for index, call in enumerate(as_array(calls, "tool_calls")):
                 try:
                     part = _tool_call(as_object(call))
                 except FieldError as error:
@@ -96,7 +96,7 @@ def decode_messages(value: object) -> tuple[tuple[TextPart, ...], tuple[Message,
     """``(system, messages)`` from the body's ``messages``. Raises ``FieldError`` (path under ``messages``)."""
     if value is None:
         raise missing("messages")
-    items = as_list(value, "messages")
+    items = as_array(value, "messages")
     if not items:
         raise FieldError("messages", "at least one message is required.")
     reader = _Reader()

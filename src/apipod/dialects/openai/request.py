@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apipod.dialects.openai._fields import (
+from apipod.dialects._fields import (
     FieldError,
-    as_list,
+    Wording,
+    as_array,
     as_object,
     missing,
     optional_bool,
@@ -23,6 +24,15 @@ from apipod.domain.chat import ChatRequest, ThinkingConfig, ToolChoice, ToolChoi
 from apipod.domain.errors import InvalidRequestError
 
 _CHOICES = {"auto": ToolChoiceKind.AUTO, "none": ToolChoiceKind.NONE, "required": ToolChoiceKind.REQUIRED}
+# e.g. "Invalid 'messages[1].role': unknown role 'bot'; ..."
+_WORDING = Wording(
+    located="Invalid '{path}': {problem}",
+    body="Invalid The request body: {problem}",
+    required="this field is required.",
+    wrong_type="expected {expected}, got {got}.",
+    too_small="must be at least {minimum}, got {value}.",
+    article=True,
+)
 
 
 def decode_request(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> ChatRequest:
@@ -35,7 +45,7 @@ def decode_request(body: Mapping[str, Any], headers: Mapping[str, str] | None = 
     try:
         return _decode(as_object(body))
     except FieldError as error:
-        raise error.to_invalid_request() from None
+        raise error.to_invalid_request(_WORDING) from None
 
 
 def _decode(body: Mapping[str, Any]) -> ChatRequest:
@@ -84,7 +94,7 @@ def _stop(value: object) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,) if value else ()
-    items = as_list(value, "stop")
+    items = as_array(value, "stop")
     for index, item in enumerate(items):
         if not isinstance(item, str):
             raise wrong_type(f"stop[{index}]", "a string", item)
@@ -106,7 +116,7 @@ def _tools(value: object) -> tuple[ToolSpec, ...]:
     if value is None:
         return ()
     specs: list[ToolSpec] = []
-    for index, item in enumerate(as_list(value, "tools")):
+    for index, item in enumerate(as_array(value, "tools")):
         try:
             tool = as_object(item)
             if tool.get("type", "function") != "function":

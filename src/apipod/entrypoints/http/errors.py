@@ -73,6 +73,8 @@ ERROR_TABLE: dict[type[Exception], ErrorSpec] = {
     UpstreamRateLimitedError: ErrorSpec(
         429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error", "rate_limited"
     ),
+    # the caller's fault, passed on with the upstream's status (status_for) and message
+    UpstreamRejectedError: ErrorSpec(400, "invalid_request_error", None, "invalid_request_error", "invalid_request"),
     UpstreamOverloadedError: ErrorSpec(503, "server_error", None, "overloaded_error", "upstream_unavailable"),
     UpstreamUnavailableError: ErrorSpec(503, "server_error", None, "api_error", "upstream_unavailable"),
     UpstreamAuthError: ErrorSpec(503, "server_error", None, "api_error", "upstream_unavailable"),
