@@ -216,7 +216,9 @@ class DispatchSession:
         """The attempt failed before the first byte: rest what failed and free the slot."""
         await self._end(slot)
         await self._d._rest(slot.call, error)
-        self._tried_accounts.add((slot.call.upstream.name, slot.call.account.index))
+        if not isinstance(error, UpstreamRateLimitedError):
+            # A rate-limited pair is kept out by its cooldown only, so a queued request may use it again.
+            self._tried_accounts.add((slot.call.upstream.name, slot.call.account.index))
         self._last_error = error
         if isinstance(error, UpstreamRateLimitedError):
             self._limited = True
@@ -246,7 +248,7 @@ class DispatchSession:
             await self._d._limits.release(key, lease_id)
 
     def _exhausted(self) -> Exception:
-        if self._limited:
+        if self._limited or isinstance(self._last_error, UpstreamRateLimitedError):
             wait = self._soonest if self._soonest != float("inf") else self._d._settings.rate_limit_cooldown
             return NoCapacityError(
                 "Every upstream model for this request is at its limit or cooling down; retry later.",

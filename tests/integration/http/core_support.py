@@ -66,7 +66,7 @@ class Stack:
         body = answer.json()
         return str(body["api_key"]), str(body["id"])
 
-    def usage_rows(self, key_id: str, count: int, *, settle: float = 0.3) -> list[dict[str, Any]]:
+    def usage_rows(self, key_id: str, count: int, *, settle: float = 0.2) -> list[dict[str, Any]]:
         """Exactly ``count`` usage rows of the key (oldest first), after waiting for them; a short extra
         wait makes sure no surplus row shows up."""
         rows = self.gateway.wait_usage(count, key_id=key_id)

@@ -457,10 +457,11 @@ def test_upstream_error_mid_stream_anthropic_client(stack: Stack) -> None:
     key, key_id = stack.new_key("an-plan")
     stack.an.replay(fixture("anthropic/stream_error_midstream.sse"))
     texts: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as caught:  # noqa: PT012 - the error arrives inside the stream
-        with stack.anthropic(key).messages.stream(model="m", max_tokens=50, messages=USER) as stream:  # type: ignore[arg-type]
-            for text in stream.text_stream:
-                texts.append(text)
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        stack.anthropic(key).messages.stream(model="m", max_tokens=50, messages=USER) as stream,  # type: ignore[arg-type]
+    ):
+        texts.extend(stream.text_stream)  # the error event arrives inside the stream
     assert texts == ["Sure, here is"]
     assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     row = stack.usage_row(key_id)
@@ -536,9 +537,11 @@ def test_upstream_errors_before_the_first_byte_of_a_stream_are_http_errors(stack
     assert caught.value.body["message"] == "'tools[0].function.name' is invalid."  # type: ignore[index]
     down_key, _ = stack.new_key("an-down-stream")
     stack.an.reply_error(500, "Internal server error")
-    with pytest.raises(anthropic.ServiceUnavailableError) as an_caught:
-        with stack.anthropic(down_key).messages.stream(model="m", max_tokens=5, messages=USER) as stream:  # type: ignore[arg-type]
-            stream.get_final_message()
+    with (
+        pytest.raises(anthropic.ServiceUnavailableError) as an_caught,
+        stack.anthropic(down_key).messages.stream(model="m", max_tokens=5, messages=USER) as stream,  # type: ignore[arg-type]
+    ):
+        stream.get_final_message()
     assert an_caught.value.status_code == 503
     assert an_caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
 

@@ -15,11 +15,11 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import attrs
+import httpx
 import openai
 import pytest
 
@@ -135,10 +135,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 
 def new_key(gateway: ApipodProcess, tier: str) -> tuple[str, str]:
-    name = f"holder-{uuid.uuid4().hex[:8]}"
-    secret = gateway.create_key(tier, name=name)
-    [record] = [k for k in gateway.keys() if k["name"] == name]
-    return str(record["id"]), secret
+    """(key id, secret) of a fresh key on ``tier``."""
+    answer = httpx.post(
+        f"{gateway.url}/admin/create-key",
+        headers=gateway.admin,
+        json={"name": f"holder-{uuid.uuid4().hex[:8]}", "tier": tier},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"]), str(answer.json()["api_key"])
 
 
 def openai_client(gateway: ApipodProcess, key: str) -> openai.OpenAI:
@@ -155,9 +159,7 @@ def ask(client: openai.OpenAI, text: str = "hello there") -> str:
 
 
 def ask_anthropic(client: anthropic.Anthropic, text: str = "hello there") -> str:
-    answer = client.messages.create(
-        model="claude-test", max_tokens=64, messages=[{"role": "user", "content": text}]
-    )
+    answer = client.messages.create(model="claude-test", max_tokens=64, messages=[{"role": "user", "content": text}])
     block = answer.content[0]
     assert block.type == "text"
     return block.text
@@ -447,7 +449,7 @@ def test_a_model_over_its_rpm_is_set_aside(setup: Setup) -> None:
 
 def test_a_plan_over_its_rpm_answers_429_with_retry_after_in_each_dialect(setup: Setup) -> None:
     gateway, backup = setup.gateway, setup.fakes.backup
-    key_id, key = new_key(gateway, "key-rpm")
+    _, key = new_key(gateway, "key-rpm")
     client = openai_client(gateway, key)
     before = len(backup.requests)
 

@@ -61,17 +61,22 @@ def two_processes(
     env_b: dict[str, str] | None = None,
 ) -> Iterator[tuple[ApipodProcess, ApipodProcess]]:
     """Two gateways on one database; the first migrates it, the second starts after."""
-    with ApipodProcess(catalog=toml, tmp=tmp, database_url=db.dsn, env=env_a, name="a") as a:
-        with ApipodProcess(catalog=toml, tmp=tmp, database_url=db.dsn, env=env_b, name="b") as b:
-            yield a, b
+    with (
+        ApipodProcess(catalog=toml, tmp=tmp, database_url=db.dsn, env=env_a, name="a") as a,
+        ApipodProcess(catalog=toml, tmp=tmp, database_url=db.dsn, env=env_b, name="b") as b,
+    ):
+        yield a, b
 
 
 def new_key(gateway: ApipodProcess, tier: str) -> tuple[str, str]:
-    """(key id, secret) of a fresh key."""
-    name = f"holder-{uuid.uuid4().hex[:8]}"
-    secret = gateway.create_key(tier, name=name)
-    [record] = [k for k in gateway.keys() if k["name"] == name]
-    return str(record["id"]), secret
+    """(key id, secret) of a fresh key on ``tier``."""
+    answer = httpx.post(
+        f"{gateway.url}/admin/create-key",
+        headers=gateway.admin,
+        json={"name": f"holder-{uuid.uuid4().hex[:8]}", "tier": tier},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"]), str(answer.json()["api_key"])
 
 
 def chat(text: str = "hello there", *, stream: bool = False) -> dict[str, Any]:
