@@ -25,7 +25,7 @@ N = 20  # every concurrency limit
 STREAMS = 300
 WORDS = 40  # words of the upstream stream; the first three arrive with the role chunk in one write
 PAUSE = 3.0  # the upstream's silence after that first write, and between the writes after it
-HOLD = 1.5  # how long each of the final N requests holds its slots at the upstream
+HOLD = 2.0  # how long each of the final N requests holds its slots at the upstream
 
 
 def slow_frames() -> list[bytes]:

@@ -65,7 +65,7 @@ class CopilotUpstream(UpstreamClient):
     def __init__(self, client: httpx.AsyncClient, clock: Clock, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self._tokens = CopilotTokens(client, clock, retry=retry)
         self._clock = clock
-        self._openai = OpenAIUpstream(client, retry=retry)
+        self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True)
         self._anthropic = AnthropicUpstream(client, retry=retry)
         self._http = UpstreamHttp(client, decode_error=openai.decode_error, retry=retry)
         self._models: dict[tuple[str, str], _Models] = {}

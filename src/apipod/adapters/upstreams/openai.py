@@ -31,11 +31,16 @@ class OpenAIUpstream(UpstreamClient):
 
     kind = UpstreamKind.OPENAI
 
-    def __init__(self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, reasoning_opaque: bool = False
+    ) -> None:
         self._http = UpstreamHttp(client, decode_error=dialect.decode_error, retry=retry)
+        self._opaque = reasoning_opaque
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
-        body = dialect.encode_request(request, model=call.model.upstream_model, stream=False)
+        body = dialect.encode_request(
+            request, model=call.model.upstream_model, stream=False, reasoning_opaque=self._opaque
+        )
         answer = await self._http.request_json(
             call.upstream,
             "POST",
@@ -50,7 +55,9 @@ class OpenAIUpstream(UpstreamClient):
 
     def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         # The body is encoded now (pure, cheap); the request itself opens on the first __anext__.
-        body = dialect.encode_request(request, model=call.model.upstream_model, stream=True)
+        body = dialect.encode_request(
+            request, model=call.model.upstream_model, stream=True, reasoning_opaque=self._opaque
+        )
         return self._http.stream(
             call.upstream,
             join_url(call.upstream.base_url, "/chat/completions"),

@@ -76,8 +76,9 @@ class _Reader:
     def _assistant_parts(self, message: Mapping[str, Any]) -> tuple[Part, ...]:
         parts: list[Part] = []
         reasoning = optional_str(message, "reasoning_content")
-        if reasoning:
-            parts.append(ThinkingPart(reasoning))
+        opaque = optional_str(message, "reasoning_opaque")
+        if reasoning or opaque:
+            parts.append(ThinkingPart(reasoning or "", opaque or ""))
         content = _content(message, nullable=True)
         parts.extend(TextPart(text) for text in _texts(content, refusals=True) if text)
         calls = message.get("tool_calls")

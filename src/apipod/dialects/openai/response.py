@@ -36,12 +36,14 @@ def encode_response(result: ChatResult, *, model: str, created: int) -> dict[str
     seconds) comes from the caller's clock so the codec stays pure."""
     texts: list[str] = []
     thoughts: list[str] = []
+    opaque = ""
     calls: list[dict[str, Any]] = []
     for part in result.parts:
         if isinstance(part, TextPart):
             texts.append(part.text)
         elif isinstance(part, ThinkingPart):
             thoughts.append(part.text)
+            opaque = part.signature or opaque
         elif isinstance(part, ToolUsePart):
             calls.append(_tool_call(part))
     text = "".join(texts)
@@ -49,6 +51,9 @@ def encode_response(result: ChatResult, *, model: str, created: int) -> dict[str
     thinking = "".join(thoughts)
     if thinking:
         message["reasoning_content"] = thinking
+    if opaque:
+        # The thinking's continuity token (Copilot's name for it), so the client can send it back.
+        message["reasoning_opaque"] = opaque
     if calls:
         message["tool_calls"] = calls
     choice = {

@@ -19,6 +19,7 @@ from apipod.domain.stream import (
     StreamFailed,
     TextDelta,
     ThinkingDelta,
+    ThinkingSignature,
     ToolCallDelta,
     ToolCallStarted,
     UsageReported,
@@ -81,6 +82,9 @@ class StreamEncoder:
         elif isinstance(event, ThinkingDelta):
             if event.text:
                 frames.append(self._chunk(b'{"reasoning_content":' + orjson.dumps(event.text) + b"}"))
+        elif isinstance(event, ThinkingSignature):
+            if event.signature:
+                frames.append(self._chunk(b'{"reasoning_opaque":' + orjson.dumps(event.signature) + b"}"))
         elif isinstance(event, ToolCallStarted):
             frames.append(self._tool_start(event))
         elif isinstance(event, UsageReported | MessageStarted):
@@ -88,7 +92,7 @@ class StreamEncoder:
         elif isinstance(event, Finished):
             self._done = True
             frames.extend(self._finish(event))
-        # ThinkingSignature, RedactedThinking, BlockStopped: nothing to say in this dialect.
+        # RedactedThinking, BlockStopped: nothing to say in this dialect.
         return frames
 
     def _chunk(self, delta: bytes) -> bytes:

@@ -18,6 +18,7 @@ from apipod.domain.chat import (
     Message,
     Role,
     TextPart,
+    ThinkingPart,
     ToolChoice,
     ToolChoiceKind,
     ToolResultPart,
@@ -27,12 +28,13 @@ from apipod.domain.chat import (
 _MAX_STOP = 4  # OpenAI accepts at most four stop sequences
 
 
-def encode_request(request: ChatRequest, *, model: str, stream: bool) -> dict[str, Any]:
+def encode_request(request: ChatRequest, *, model: str, stream: bool, reasoning_opaque: bool = False) -> dict[str, Any]:
     """The upstream body. Streaming always asks for usage (``stream_options.include_usage``): apipod bills
-    from it."""
+    from it. ``reasoning_opaque`` sends signed thinking back as ``reasoning_text`` + ``reasoning_opaque``
+    (Copilot needs it; OpenAI itself would reject the fields)."""
     if request.dialect == "openai" and request.raw is not None:
         return _passthrough(request.raw, model=model, stream=stream)
-    body: dict[str, Any] = {"model": model, "messages": _messages(request)}
+    body: dict[str, Any] = {"model": model, "messages": _messages(request, reasoning_opaque)}
     if request.tools:
         body["tools"] = [_tool(spec.name, spec.description, spec.parameters) for spec in request.tools]
         if request.tool_choice is not None:
@@ -76,7 +78,7 @@ def _passthrough(raw: Mapping[str, Any], *, model: str, stream: bool) -> dict[st
     return body
 
 
-def _messages(request: ChatRequest) -> list[dict[str, Any]]:
+def _messages(request: ChatRequest, opaque: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     system = request.system_text()
     if system:
@@ -87,7 +89,7 @@ def _messages(request: ChatRequest) -> list[dict[str, Any]]:
             if content:
                 out.append({"role": "user", "content": content})
         elif message.role is Role.ASSISTANT:
-            assistant = _assistant(message)
+            assistant = _assistant(message, opaque)
             if assistant is not None:
                 out.append(assistant)
         elif message.role is Role.TOOL:
@@ -120,9 +122,10 @@ def _content_part(part: Any) -> dict[str, Any] | None:
     return None
 
 
-def _assistant(message: Message) -> dict[str, Any] | None:
+def _assistant(message: Message, opaque: bool) -> dict[str, Any] | None:
     """Text joined into one string (Copilot accepts nothing else), tool calls with their signatures;
-    thinking and images are dropped. ``None`` when nothing is left."""
+    images are dropped, and thinking too unless ``opaque`` asks for signed thinking. ``None`` when nothing
+    is left."""
     text = message.text()
     calls = [_tool_call(part) for part in message.parts if isinstance(part, ToolUsePart)]
     if not text and not calls:
@@ -130,6 +133,11 @@ def _assistant(message: Message) -> dict[str, Any] | None:
     out: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         out["tool_calls"] = calls
+    if opaque:
+        signed = [p for p in message.parts if isinstance(p, ThinkingPart) and p.signature]
+        if signed:
+            out["reasoning_text"] = "".join(p.text for p in signed)
+            out["reasoning_opaque"] = signed[-1].signature
     return out
 
 

@@ -128,7 +128,7 @@ def test_parallel_tool_calls_use_ordinals_not_keys() -> None:
     ]
 
 
-def test_thinking_goes_out_as_reasoning_content_and_signatures_are_dropped() -> None:
+def test_thinking_goes_out_as_reasoning_content_and_its_signature_as_reasoning_opaque() -> None:
     events: list[StreamEvent] = [
         ThinkingDelta("Let me"),
         ThinkingDelta(""),
@@ -142,6 +142,7 @@ def test_thinking_goes_out_as_reasoning_content_and_signatures_are_dropped() -> 
         ROLE,  # sent before the first event even without MessageStarted
         delta({"reasoning_content": "Let me"}),
         delta({"reasoning_content": " think."}),
+        delta({"reasoning_opaque": "EqQB"}),
         delta({"content": "Answer."}),
         delta({}, "length"),
         "[DONE]",
