@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,8 @@ async def test_two_processes_admit_exactly_the_budget_and_the_ledger_equals_the_
 
         served = [(url, r) for url, r in results if r.status_code == 200]
         refused = [(url, r) for url, r in results if r.status_code != 200]
-        assert len(served) == BUDGET, [r.status_code for _, r in results]
+        outcomes = Counter((r.status_code, r.text[:160]) for _, r in refused)
+        assert len(served) == BUDGET, (len(served), outcomes)
         assert len(refused) == 2 * REQUESTS_PER_PROCESS - BUDGET
         assert {url for url, _ in refused} == {a.url, b.url}  # both processes ran into the one budget
         for _, answer in refused:
