@@ -18,8 +18,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import attrs
 import httpx
 import pytest
 
@@ -294,3 +295,29 @@ def message_stream(client: Any, **params: Any) -> tuple[list[str], Any]:
 def blocks(answer: Any) -> list[dict[str, Any]]:
     """An Anthropic message's content blocks as the dicts a client sends back in its next turn."""
     return [block.model_dump(exclude_none=True) for block in answer.content]
+
+
+FakeT = TypeVar("FakeT")
+
+
+@attrs.define
+class ProviderStack(Generic[FakeT]):
+    """One fake provider behind one apipod process, with the plan ``pro``: keys, SDK clients, usage rows."""
+
+    fake: FakeT
+    gateway: ApipodProcess
+
+    def key(self, name: str) -> tuple[str, str]:
+        return create_key_with_id(self.gateway, "pro", name=name)
+
+    def openai(self, key: str) -> Any:
+        return openai_client(self.gateway, key)
+
+    def anthropic(self, key: str) -> Any:
+        return anthropic_client(self.gateway, key)
+
+    def rows(self, key_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """This key's usage rows, newest first; exactly ``count`` of them."""
+        rows = self.gateway.wait_usage(count, key_id=key_id)
+        assert len(rows) == count, rows
+        return rows

@@ -17,7 +17,15 @@ from apipod.application.reserve_quota import ReserveQuota, prompt_chars
 from apipod.application.route_model import RouteModel
 from apipod.application.settings import GovernanceSettings
 from apipod.domain.chat import ChatRequest, Usage
-from apipod.domain.errors import ApipodError, NoCapacityError, UpstreamError, UpstreamRejectedError
+from apipod.domain.errors import (
+    ApipodError,
+    NoCapacityError,
+    QuotaExceededError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamRejectedError,
+    UpstreamUnavailableError,
+)
 from apipod.domain.quota import CHARS_PER_TOKEN, Reservation, estimate_tokens
 
 T = TypeVar("T")
@@ -180,11 +188,14 @@ class ChatTurns:
             )
 
 
+_STATUSES: tuple[tuple[type[ApipodError], str], ...] = (
+    (QuotaExceededError, "quota_exceeded"),
+    (NoCapacityError, "rate_limited"),
+    (RateLimitedError, "rate_limited"),
+    (UpstreamUnavailableError, "upstream_unavailable"),
+)
+
+
 def _status_of(error: ApipodError) -> str:
-    name = type(error).__name__
-    return {
-        "QuotaExceededError": "quota_exceeded",
-        "NoCapacityError": "rate_limited",
-        "RateLimitedError": "rate_limited",
-        "UpstreamUnavailableError": "upstream_unavailable",
-    }.get(name, "error")
+    """The usage row's status for a request that ended in ``error`` before any output."""
+    return next((status for kind, status in _STATUSES if isinstance(error, kind)), "error")

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
 import pytest
 
@@ -25,17 +24,15 @@ from tests.fakes.server import serve
 from tests.fixture_path import fixture
 from tests.integration.harness import (
     ApipodProcess,
-    anthropic_client,
+    ProviderStack,
     blocks,
     catalog,
     chat,
     chat_stream,
-    create_key_with_id,
     finish_reasons,
     message,
     message_stream,
     model,
-    openai_client,
     plan,
     provider,
     stream_text,
@@ -104,25 +101,7 @@ def gateway_for(tmp: Path, url: str, accounts: list[str], *, projects: list[str]
     return ApipodProcess(catalog=toml, tmp=tmp)
 
 
-@attrs.define
-class Stack:
-    fake: FakeAntigravity
-    gateway: ApipodProcess
-
-    def key(self, name: str) -> tuple[str, str]:
-        return create_key_with_id(self.gateway, "pro", name=name)
-
-    def openai(self, key: str) -> Any:
-        return openai_client(self.gateway, key)
-
-    def anthropic(self, key: str) -> Any:
-        return anthropic_client(self.gateway, key)
-
-    def rows(self, key_id: str, count: int = 1) -> list[dict[str, Any]]:
-        rows = self.gateway.wait_usage(count, key_id=key_id)
-        assert len(rows) == count, rows
-        return rows
-
+class Stack(ProviderStack[FakeAntigravity]):
     def generations(self) -> list[Recorded]:
         return [r for r in self.fake.requests if r.path in GENERATE]
 

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
 import pytest
 
@@ -24,17 +23,15 @@ from tests.fakes.server import serve
 from tests.fixture_path import fixture
 from tests.integration.harness import (
     ApipodProcess,
-    anthropic_client,
+    ProviderStack,
     blocks,
     catalog,
     chat,
     chat_stream,
-    create_key_with_id,
     finish_reasons,
     message,
     message_stream,
     model,
-    openai_client,
     plan,
     provider,
     stream_text,
@@ -88,25 +85,7 @@ def copilot_catalog(url: str, accounts: list[str]) -> str:
     )
 
 
-@attrs.define
-class Stack:
-    fake: FakeCopilot
-    gateway: ApipodProcess
-
-    def key(self, name: str) -> tuple[str, str]:
-        return create_key_with_id(self.gateway, "pro", name=name)
-
-    def openai(self, key: str) -> Any:
-        return openai_client(self.gateway, key)
-
-    def anthropic(self, key: str) -> Any:
-        return anthropic_client(self.gateway, key)
-
-    def rows(self, key_id: str, count: int = 1) -> list[dict[str, Any]]:
-        rows = self.gateway.wait_usage(count, key_id=key_id)
-        assert len(rows) == count, rows
-        return rows
-
+class Stack(ProviderStack[FakeCopilot]):
     def chats(self) -> list[Recorded]:
         return self.fake.chat_requests()
 

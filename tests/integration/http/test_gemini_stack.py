@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
 import pytest
 
@@ -21,17 +20,15 @@ from tests.fakes.server import serve
 from tests.fixture_path import fixture
 from tests.integration.harness import (
     ApipodProcess,
-    anthropic_client,
+    ProviderStack,
     blocks,
     catalog,
     chat,
     chat_stream,
-    create_key_with_id,
     finish_reasons,
     message,
     message_stream,
     model,
-    openai_client,
     plan,
     provider,
     stream_text,
@@ -74,25 +71,8 @@ PARIS = {"name": "get_weather", "args": {"city": "Paris"}}
 TOKYO = {"name": "get_weather", "args": {"city": "Tokyo"}}
 
 
-@attrs.define
-class Stack:
-    fake: FakeGemini
-    gateway: ApipodProcess
-
-    def key(self, name: str) -> tuple[str, str]:
-        return create_key_with_id(self.gateway, "pro", name=name)
-
-    def openai(self, key: str) -> Any:
-        return openai_client(self.gateway, key)
-
-    def anthropic(self, key: str) -> Any:
-        return anthropic_client(self.gateway, key)
-
-    def rows(self, key_id: str, count: int = 1) -> list[dict[str, Any]]:
-        """This key's usage rows, newest first; exactly ``count`` of them."""
-        rows = self.gateway.wait_usage(count, key_id=key_id)
-        assert len(rows) == count, rows
-        return rows
+class Stack(ProviderStack[FakeGemini]):
+    pass
 
 
 def load(relative: str) -> Any:
