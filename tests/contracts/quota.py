@@ -127,8 +127,8 @@ class QuotaLedgerContract:
         reservation = await ledger.reserve(key_id="key_1", budgets=(), tokens=50, now=NOW, ttl=TTL)
 
         assert reservation.holds == ()
-        await ledger.settle(reservation, tokens=40)
-        await ledger.release(reservation)
+        await ledger.settle(reservation, tokens=40, now=NOW)
+        await ledger.release(reservation, now=NOW)
 
     async def test_usage_of_an_unused_key_is_zero(self, ledger: QuotaLedger) -> None:
         budgets = (Budget(window=DAY, tokens=10), Budget(window=MONTH, requests=10))
@@ -143,7 +143,7 @@ class QuotaLedgerContract:
         budgets = (Budget(window=DAY, tokens=1000), Budget(window=MONTH, requests=10))
         reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=TTL)
 
-        await ledger.settle(reservation, tokens=120)
+        await ledger.settle(reservation, tokens=120, now=NOW)
 
         day, month = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert (day.tokens, month.requests) == (120, 1)
@@ -153,7 +153,7 @@ class QuotaLedgerContract:
         budgets = (Budget(window=DAY, tokens=1000),)
         reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=100, now=NOW, ttl=TTL)
 
-        await ledger.settle(reservation, tokens=400)
+        await ledger.settle(reservation, tokens=400, now=NOW)
 
         (day,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert day.tokens == 400
@@ -162,9 +162,9 @@ class QuotaLedgerContract:
         budgets = (Budget(window=DAY, tokens=1000, requests=10),)
         reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=TTL)
 
-        await ledger.settle(reservation, tokens=120)
-        await ledger.settle(reservation, tokens=999)
-        await ledger.release(reservation)
+        await ledger.settle(reservation, tokens=120, now=NOW)
+        await ledger.settle(reservation, tokens=999, now=NOW)
+        await ledger.release(reservation, now=NOW)
 
         (day,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert (day.tokens, day.requests) == (120, 1)
@@ -173,7 +173,7 @@ class QuotaLedgerContract:
         budgets = (Budget(window=DAY, tokens=1000), Budget(window=MONTH, requests=1))
         reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=TTL)
 
-        await ledger.release(reservation)
+        await ledger.release(reservation, now=NOW)
 
         day, month = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert (day.tokens, month.requests) == (0, 0)
@@ -184,9 +184,9 @@ class QuotaLedgerContract:
         kept = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=200, now=NOW, ttl=TTL)
         released = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=300, now=NOW, ttl=TTL)
 
-        await ledger.release(released)
-        await ledger.release(released)
-        await ledger.settle(released, tokens=50)
+        await ledger.release(released, now=NOW)
+        await ledger.release(released, now=NOW)
+        await ledger.settle(released, tokens=50, now=NOW)
 
         (day,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert (day.tokens, day.requests) == (kept.tokens, 1)
@@ -198,7 +198,7 @@ class QuotaLedgerContract:
         await ledger.reserve(key_id="key_1", budgets=budgets, tokens=1000, now=NOW, ttl=60)
         await ledger.reserve(key_id="key_1", budgets=budgets, tokens=200, now=NOW, ttl=3600)
         settled = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=300, now=NOW, ttl=60)
-        await ledger.settle(settled, tokens=30)
+        await ledger.settle(settled, tokens=30, now=NOW)
 
         released = await ledger.sweep(NOW + timedelta(seconds=120))
 
@@ -222,7 +222,7 @@ class QuotaLedgerContract:
         expired = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=1000, now=NOW, ttl=60)
         await ledger.sweep(NOW + timedelta(seconds=61))
 
-        await ledger.release(expired)
+        await ledger.release(expired, now=NOW)
 
         (day,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert day.tokens == other.tokens
@@ -253,7 +253,7 @@ class QuotaLedgerContract:
         late = datetime(2026, 11, 28, 23, 59, 59, tzinfo=UTC)
         reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=500, now=late, ttl=TTL)
 
-        await ledger.settle(reservation, tokens=70)
+        await ledger.settle(reservation, tokens=70, now=NOW)
 
         (yesterday,) = await ledger.usage(key_id="key_1", budgets=budgets, now=late)
         (today,) = await ledger.usage(key_id="key_1", budgets=budgets, now=datetime(2026, 11, 29, 0, 1, tzinfo=UTC))

@@ -56,8 +56,8 @@ class ReserveQuota:
 
     async def settle(self, reservation: Reservation | None, usage: Usage) -> None:
         if reservation is not None:
-            await self._ledger.settle(reservation, tokens=usage.total_tokens)
+            await self._ledger.settle(reservation, tokens=usage.total_tokens, now=self._clock.now())
 
     async def release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
-            await self._ledger.release(reservation)
+            await self._ledger.release(reservation, now=self._clock.now())

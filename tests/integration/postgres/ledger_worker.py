@@ -49,7 +49,7 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, in
         except QuotaExceededError:
             return None
         spent = spent_for(worker, index)
-        await ledger.settle(reservation, tokens=spent)
+        await ledger.settle(reservation, tokens=spent, now=now)
         await usage_log.record(
             UsageRecord(
                 request_id=f"{worker}-{index}",

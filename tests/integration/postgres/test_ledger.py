@@ -42,8 +42,8 @@ async def test_settling_a_swept_reservation_still_counts_its_real_spend(pg: PgDa
     late = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=1)
     assert await ledger.sweep(NOW + timedelta(seconds=2)) == 1
 
-    await ledger.settle(late, tokens=120)
-    await ledger.settle(late, tokens=120)
+    await ledger.settle(late, tokens=120, now=NOW)
+    await ledger.settle(late, tokens=120, now=NOW)
 
     day, month = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
     assert (day.tokens, month.requests) == (120, 1)
@@ -57,7 +57,7 @@ async def test_budgets_on_the_same_window_share_one_counter_and_the_tightest_lim
     with pytest.raises(QuotaExceededError):
         await ledger.reserve(key_id="key_1", budgets=budgets, tokens=300, now=NOW, ttl=60)
     reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=200, now=NOW, ttl=60)
-    await ledger.settle(reservation, tokens=50)
+    await ledger.settle(reservation, tokens=50, now=NOW)
 
     uses = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
     assert {(u.tokens, u.requests) for u in uses} == {(350, 2)}
@@ -77,11 +77,11 @@ async def test_mixed_traffic_on_many_windows_never_deadlocks_and_adds_up(pg: PgD
         reservation: Reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=1000, now=NOW, ttl=60)
         await asyncio.sleep(0)
         if action == "release":
-            await ledger.release(reservation)
+            await ledger.release(reservation, now=NOW)
             return 0, 0
-        await ledger.settle(reservation, tokens=spent)
+        await ledger.settle(reservation, tokens=spent, now=NOW)
         if action == "settle_twice":
-            await asyncio.gather(ledger.settle(reservation, tokens=spent), ledger.release(reservation))
+            await asyncio.gather(ledger.settle(reservation, tokens=spent, now=NOW), ledger.release(reservation, now=NOW))
         return spent, 1
 
     outcomes = await asyncio.gather(*(one(a, s) for a, s in plan))
@@ -98,7 +98,7 @@ async def test_sweep_prunes_counters_of_windows_long_over(pg: PgDatabase) -> Non
     budgets = (Budget(window=HOUR, tokens=100),)
     ledger = PgQuotaLedger(pg)
     reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=10, now=NOW, ttl=60)
-    await ledger.settle(reservation, tokens=5)
+    await ledger.settle(reservation, tokens=5, now=NOW)
 
     await ledger.sweep(NOW + timedelta(days=3))
 

@@ -76,7 +76,7 @@ class InMemoryQuotaLedger(QuotaLedger):
         self._pending[reservation.id] = _Pending(reservation, tuple(b.tokens is not None for b in budgets))
         return reservation
 
-    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
         pending = self._pending.pop(reservation.id, None)
         if pending is None:
             return
@@ -85,7 +85,7 @@ class InMemoryQuotaLedger(QuotaLedger):
             if counts_tokens:
                 self._adjust(held.key_id, hold, tokens=tokens - hold.tokens, requests=0)
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation, *, now: datetime) -> None:
         pending = self._pending.pop(reservation.id, None)
         if pending is not None:
             self._give_back(pending.reservation)

@@ -118,7 +118,7 @@ WITH prior AS (
 closed AS (
     UPDATE quota_reservations r
     SET state = CASE WHEN $2::bigint IS NULL THEN 'released' ELSE 'settled' END,
-        settled_tokens = $2::bigint, closed_at = now()
+        settled_tokens = $2::bigint, closed_at = $3
     FROM prior
     WHERE r.id = prior.id AND r.state = prior.state
     RETURNING r.key_id, r.holds, $2::bigint AS spent, prior.state = 'pending' AS held
@@ -226,13 +226,13 @@ class PgQuotaLedger(QuotaLedger):
             raise _exceeded(budgets, uses, tokens, now)
         raise StorageError("reserving quota: the window counters could not be created; try again")
 
-    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
         async with self._db.connection("settling quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens))
+            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens), now)
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation, *, now: datetime) -> None:
         async with self._db.connection("releasing quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, None)
+            await conn.fetchrow(_SETTLE, reservation.id, None, now)
 
     async def sweep(self, now: datetime) -> int:
         total = 0

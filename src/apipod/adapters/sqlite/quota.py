@@ -91,7 +91,7 @@ class SqliteQuotaLedger(QuotaLedger):
             raise refused
         return reservation
 
-    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
         def work(conn: sqlite3.Connection) -> None:
             with immediate(conn):
                 pending = _pending(conn, reservation.id)
@@ -109,7 +109,7 @@ class SqliteQuotaLedger(QuotaLedger):
 
         await self._db.run(work)
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation, *, now: datetime) -> None:
         def work(conn: sqlite3.Connection) -> None:
             with immediate(conn):
                 pending = _pending(conn, reservation.id)

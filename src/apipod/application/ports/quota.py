@@ -22,12 +22,13 @@ class QuotaLedger(Protocol):
         """
         ...
 
-    async def settle(self, reservation: Reservation, *, tokens: int) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
         """Replace the hold with the real spend of ``tokens`` (and its one request). Idempotent: a second
-        settle or release of the same reservation changes nothing."""
+        settle or release of the same reservation changes nothing. ``now`` (the injected clock) stamps the
+        closing, so housekeeping never depends on the database's own clock."""
         ...
 
-    async def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation, *, now: datetime) -> None:
         """Give the whole hold back (the request cost nothing). Idempotent."""
         ...
 

@@ -49,7 +49,7 @@ async def test_sweep_drops_counters_of_long_ended_windows() -> None:
     ledger = InMemoryQuotaLedger()
     budgets = (Budget(window=DAY, tokens=10),)
     reservation = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=4, now=NOW, ttl=60)
-    await ledger.settle(reservation, tokens=4)
+    await ledger.settle(reservation, tokens=4, now=NOW)
 
     assert await ledger.sweep(NOW + timedelta(days=3)) == 0
 

@@ -122,8 +122,8 @@ async def test_a_reservation_settles_through_another_connection(path: Path, db: 
     budgets = (Budget(window=DAY, tokens=1000),)
     try:
         reservation = await SqliteQuotaLedger(db).reserve(key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=60)
-        await SqliteQuotaLedger(other).settle(reservation, tokens=42)
-        await SqliteQuotaLedger(db).settle(reservation, tokens=999)
+        await SqliteQuotaLedger(other).settle(reservation, tokens=42, now=NOW)
+        await SqliteQuotaLedger(db).settle(reservation, tokens=999, now=NOW)
 
         (use,) = await SqliteQuotaLedger(db).usage(key_id="key_1", budgets=budgets, now=NOW)
         assert use.tokens == 42
@@ -135,7 +135,7 @@ async def test_sweep_prunes_finished_reservations_and_ended_windows(db: SqliteDa
     ledger = SqliteQuotaLedger(db)
     budgets = (Budget(window=DAY, tokens=1000),)
     settled = await ledger.reserve(key_id="key_1", budgets=budgets, tokens=10, now=NOW, ttl=60)
-    await ledger.settle(settled, tokens=5)
+    await ledger.settle(settled, tokens=5, now=NOW)
     await ledger.reserve(key_id="key_1", budgets=budgets, tokens=10, now=NOW, ttl=60)
 
     assert await ledger.sweep(NOW + timedelta(days=3)) == 1
@@ -147,7 +147,7 @@ async def test_sweep_prunes_finished_reservations_and_ended_windows(db: SqliteDa
         ]
     )
     assert counts == [0, 0]
-    await ledger.settle(settled, tokens=7)  # a pruned reservation settles as a no-op
+    await ledger.settle(settled, tokens=7, now=NOW)  # a pruned reservation settles as a no-op
 
 
 async def test_usage_rows_survive_reopening(path: Path) -> None:
