@@ -81,7 +81,9 @@ async def test_mixed_traffic_on_many_windows_never_deadlocks_and_adds_up(pg: PgD
             return 0, 0
         await ledger.settle(reservation, tokens=spent, now=NOW)
         if action == "settle_twice":
-            await asyncio.gather(ledger.settle(reservation, tokens=spent, now=NOW), ledger.release(reservation, now=NOW))
+            await asyncio.gather(
+                ledger.settle(reservation, tokens=spent, now=NOW), ledger.release(reservation, now=NOW)
+            )
         return spent, 1
 
     outcomes = await asyncio.gather(*(one(a, s) for a, s in plan))
