@@ -56,8 +56,10 @@ class CatalogStoreContract:
             base_url="https://api.anthropic.com",
             accounts=(Account(0, "sk-ant-1"), Account(1, "sk-ant-2", project="proj-7")),
             headers={"anthropic-beta": "x", "X-Team": "blue"},
-            timeouts=Timeouts(connect=3.5, read=120.0),
+            timeouts=Timeouts(connect=3.5, read=120.0, first_event=7.5, total=900.0),
             options={"delay_ms": 25, "token_url": "https://t.example", "nested": {"a": [1, 2]}, "flag": True},
+            max_event_bytes=1000,
+            max_response_bytes=2000,
         )
 
         await store.upsert_upstream(upstream)

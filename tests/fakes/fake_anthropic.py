@@ -1,4 +1,4 @@
-"""A scriptable fake of the Anthropic Messages API (anthropic-messages.md): ``POST /v1/messages`` and
+"""A scriptable fake of the Anthropic Messages API (docs/protocols/anthropic-messages.md): ``POST /v1/messages`` and
 ``GET /v1/models``, with Anthropic's error shapes. Point an adapter at ``<base>`` (no ``/v1``).
 
 Like the real API it wants ``x-api-key`` and ``anthropic-version``, and ``model``, ``messages`` and

@@ -1,5 +1,5 @@
 """A scriptable fake of Antigravity: Google's OAuth token endpoint plus the Cloud Code ``v1internal`` API
-(antigravity.md), speaking the wire format: form-encoded refresh, ``{"response": ..., "traceId": ...}``
+(docs/protocols/antigravity.md), speaking the wire format: form-encoded refresh, ``{"response": ..., "traceId": ...}``
 envelopes, SSE frames ``data: ...\\r\\n\\r\\n``, Google error bodies.
 
 - ``POST /token``: refreshes ``refresh_tokens`` with the configured client credentials, counting refreshes

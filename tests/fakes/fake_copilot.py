@@ -1,6 +1,6 @@
 """A scriptable fake of GitHub (device flow, Copilot token exchange) and Copilot's chat API, one ASGI app.
 
-Built from copilot.md and the fixtures in ../shared/fixtures/copilot:
+Built from docs/protocols/copilot.md and the fixtures in tests/fixtures/copilot:
 
 - ``POST /login/device/code`` answers ``device_code_response.json``; ``POST /login/oauth/access_token``
   answers the queued poll bodies (``polls``, by default the fixture's pending, slow_down and success

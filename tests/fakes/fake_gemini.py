@@ -1,4 +1,4 @@
-"""A scriptable fake of the Gemini API (Google AI Studio, gemini.md): ``POST /v1beta/models/{model}:
+"""A scriptable fake of the Gemini API (Google AI Studio, docs/protocols/gemini.md): ``POST /v1beta/models/{model}:
 generateContent``, ``:streamGenerateContent`` (SSE with ``alt=sse``, one JSON array without) and
 ``GET /v1beta/models`` (paged), with Google's error shapes. Point an adapter at the bare host.
 

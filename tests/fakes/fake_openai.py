@@ -1,4 +1,4 @@
-"""A scriptable fake of an OpenAI-compatible server (openai-chat.md): ``POST /v1/chat/completions`` and
+"""A scriptable fake of an OpenAI-compatible server (docs/protocols/openai-chat.md): ``POST /v1/chat/completions`` and
 ``GET /v1/models``, with OpenAI's error shapes. Point an adapter at ``<base>/v1``.
 
 Without a script it echoes the last user message (``"Echo: <text>"``) with usage, streaming word by word

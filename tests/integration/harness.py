@@ -25,6 +25,9 @@ import httpx
 import pytest
 
 ADMIN_SECRET = "integration-admin-secret-0123456789"
+SECRET_KEY = "aW50ZWdyYXRpb24tc2VjcmV0LWtleS0wMTIzNDU2Nzg"
+"""APIPOD_SECRET_KEY for PostgreSQL-backed processes: every process on one database needs the same key (32 bytes,
+URL-safe base64). SQLite-backed ones use the key file beside their database, as a first run does."""
 POSTGRES_ADMIN_DSN = os.environ.get("APIPOD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("APIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -71,6 +74,8 @@ class ApipodProcess:
             "QUEUE_WAIT_SECONDS": "2",
             **(env or {}),
         }
+        if self.env["DATABASE_URL"].startswith("postgres"):
+            self.env.setdefault("APIPOD_SECRET_KEY", SECRET_KEY)
         self.log_path = tmp / f"{name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -3,11 +3,17 @@
 Only failures before any response exists are retried (connection refused, connect timeout): the request
 never reached the upstream, so trying again cannot duplicate output or billing. Everything after a response
 started belongs to the dispatcher's failover, which rests the failing account and picks another.
+
+The backoff is our own ``ExponentialJitter`` rather than tenacity's ``wait_exponential_jitter``: that class
+renamed its first argument across the releases ``tenacity>=9.0`` allows (``initial`` up to 9.1, ``multiplier``
+from 9.2, which deprecates ``initial``), so no keyword works on all of them. A wait callable of the retry state
+is accepted by every tenacity release.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -17,10 +23,30 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 T = TypeVar("T")
+
+
+@attrs.frozen
+class ExponentialJitter:
+    """A tenacity wait: ``min(maximum, initial * 2**(n-1) + uniform(0, jitter))`` before retry ``n``.
+
+    Independent of the tenacity release (see the module docstring); ``rand`` is injectable for tests.
+    """
+
+    initial: float
+    maximum: float
+    jitter: float
+    rand: Callable[[float, float], float] = random.uniform
+
+    def __call__(self, state: RetryCallState) -> float:
+        exponent = max(state.attempt_number - 1, 0)
+        try:
+            base = self.initial * 2.0**exponent
+        except OverflowError:
+            base = self.maximum
+        return max(0.0, min(base + self.rand(0.0, self.jitter), self.maximum))
 
 
 @attrs.frozen(kw_only=True)
@@ -57,7 +83,7 @@ class RetryPolicy:
                 raise
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts - 1),
-            wait=wait_exponential_jitter(multiplier=self.wait_initial, max=self.wait_max, jitter=self.wait_initial),
+            wait=ExponentialJitter(self.wait_initial, self.wait_max, self.wait_initial),
             retry=retry_if_exception_type(retry_on),
             before=self._first_wait,
             reraise=True,

@@ -210,7 +210,7 @@ class DispatchSession:
         if wait != float("inf"):  # it will serve again later: a limit, not a failure
             self._limited = True
             self._soonest = min(self._soonest, wait)
-        self.log.append(Attempt(model=candidate.model.name, account="", outcome=f"skipped: {reason}"))
+        self.log.append(Attempt(model=candidate.model.name, account="", outcome="skipped", reason=reason))
 
     async def failed(self, slot: Slot, error: UpstreamError) -> None:
         """The attempt failed before the first byte: rest what failed and free the slot."""
@@ -224,7 +224,7 @@ class DispatchSession:
             self._limited = True
             self._soonest = min(self._soonest, error.retry_after or self._d._settings.rate_limit_cooldown)
         self.log.append(
-            Attempt(model=slot.call.model.name, account=slot.call.label, outcome=f"failed: {type(error).__name__}")
+            Attempt(model=slot.call.model.name, account=slot.call.label, outcome="failed", reason=type(error).__name__)
         )
 
     async def finished(self, slot: Slot, usage: Usage | None, *, outcome: str = "served") -> None:

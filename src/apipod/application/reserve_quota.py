@@ -33,7 +33,7 @@ def prompt_chars(request: ChatRequest) -> int:
 
 
 class ReserveQuota:
-    """Rules (DECISIONS.md, quota):
+    """Rules (docs/behaviour.md §2):
     - a plan without budgets reserves nothing (no store round trip);
     - the hold is input estimate plus max output, capped; it expires after ``reservation_ttl``;
     - settle applies the real usage (input plus output tokens) and gives back the rest; a request that

@@ -18,7 +18,7 @@ class Candidate:
 
 
 class RouteModel:
-    """Rules (DECISIONS.md, routing):
+    """Rules (docs/behaviour.md §1):
     - a requested model that is an alias of the plan routes to the alias's weighted mix;
     - anything else routes to the plan's default mix (clients send names like ``claude-sonnet-4-5``),
       unless the plan is ``strict_models``: then only the plan's own name and its aliases are accepted (404);

@@ -2,7 +2,7 @@
 
 Gemini binds a ``thoughtSignature`` to each function call and rejects the next turn without it. OpenAI
 clients carry it back in ``extra_content`` only if they keep unknown fields, and Anthropic's ``tool_use``
-block has no place for it at all; the server-side memory is the reliable channel (translation.md §5.4).
+block has no place for it at all; the server-side memory is the reliable channel (docs/protocols/translation.md §5.4).
 Signatures are bound to the upstream kind that issued them and are restored only toward that kind.
 """
 

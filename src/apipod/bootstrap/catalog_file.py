@@ -9,61 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from apipod.bootstrap.settings import ConfigError
-from apipod.domain.catalog import (
-    Account,
-    Alias,
-    Catalog,
-    ModelLimits,
-    Plan,
-    Route,
-    Timeouts,
-    Upstream,
-    UpstreamKind,
-    UpstreamModel,
-    parse_kind,
-)
-from apipod.domain.quota import Budget, parse_window
+from apipod.dialects.catalog_wire import DEFAULT_BASE_URLS, WireError, catalog_from_document
+from apipod.domain.catalog import Account, Catalog, Plan, Route, Upstream, UpstreamKind, UpstreamModel
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-COMMON_FIELDS = {"name", "type", "base_url", "headers", "timeout"}
-ACCOUNT_FIELD = {
-    UpstreamKind.OPENAI: "api_keys",
-    UpstreamKind.ANTHROPIC: "api_keys",
-    UpstreamKind.GOOGLE_AI_STUDIO: "api_keys",
-    UpstreamKind.COPILOT: "github_tokens",
-    UpstreamKind.ANTIGRAVITY: "refresh_tokens",
-}
-OPTION_FIELDS: Mapping[UpstreamKind, set[str]] = {
-    UpstreamKind.OPENAI: set(),
-    UpstreamKind.ANTHROPIC: set(),
-    UpstreamKind.GOOGLE_AI_STUDIO: set(),
-    UpstreamKind.COPILOT: {
-        "token_url",
-        "github_base_url",
-        "client_id",
-        "editor_version",
-        "editor_plugin_version",
-        "integration_id",
-        "user_agent",
-    },
-    UpstreamKind.ANTIGRAVITY: {
-        "base_urls",
-        "oauth_token_url",
-        "oauth_client_id",
-        "oauth_client_secret",
-        "projects",
-        "user_agent",
-    },
-    UpstreamKind.MOCK: {"delay_ms"},
-}
-DEFAULT_BASE_URLS = {
-    UpstreamKind.OPENAI: "https://api.openai.com/v1",
-    UpstreamKind.ANTHROPIC: "https://api.anthropic.com",
-    UpstreamKind.GOOGLE_AI_STUDIO: "https://generativelanguage.googleapis.com",
-}
-MODEL_FIELDS = {"name", "provider", "upstream_model", "rpm", "tpm", "rpd", "max_concurrency"}
-PLAN_FIELDS = {"name", "routes", "aliases", "budgets", "strict_models", "rpm", "max_concurrency"}
+# DEFAULT_BASE_URLS lived here before the catalog wire format; it is still importable from here.
+__all__ = ["DEFAULT_BASE_URLS", "check_references", "demo_catalog", "load_catalog_file", "parse_catalog"]
 
 
 def expand(value: Any, env: Mapping[str, str]) -> Any:
@@ -84,127 +35,15 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
-def _check_fields(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
-
-
-def _need(where: str, table: Mapping[str, Any], field: str, kind: type) -> Any:
-    value = table.get(field)
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}: '{field}' is required and must be a {kind.__name__}")
-    return value
-
-
-def parse_upstream(table: Mapping[str, Any], where: str) -> Upstream:
-    name = _need(where, table, "name", str)
-    try:
-        kind = parse_kind(_need(where, table, "type", str))
-    except ValueError:
-        raise ConfigError(f"{where}: unknown type {table.get('type')!r}") from None
-    account_field = ACCOUNT_FIELD.get(kind)
-    allowed = COMMON_FIELDS | OPTION_FIELDS[kind] | ({account_field} if account_field else set())
-    _check_fields(f"{where} ({name})", table, allowed)
-    secrets = table.get(account_field, []) if account_field else []
-    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
-        raise ConfigError(f"{where} ({name}): '{account_field}' must be a list of strings")
-    projects = table.get("projects", [])
-    accounts = tuple(
-        Account(i, secret, projects[i] if i < len(projects) else None) for i, secret in enumerate(secrets) if secret
-    )
-    timeout = table.get("timeout", {})
-    if not isinstance(timeout, dict) or set(timeout) - {"connect", "read"}:
-        raise ConfigError(f"{where} ({name}): 'timeout' is a table of connect and read seconds")
-    headers = table.get("headers", {})
-    if not isinstance(headers, dict):
-        raise ConfigError(f"{where} ({name}): 'headers' must be a table")
-    return Upstream(
-        name=name,
-        kind=kind,
-        base_url=str(table.get("base_url") or DEFAULT_BASE_URLS.get(kind, "")),
-        accounts=accounts,
-        headers={str(k): str(v) for k, v in headers.items()},
-        timeouts=Timeouts(**{k: float(v) for k, v in timeout.items()}),
-        options={k: table[k] for k in OPTION_FIELDS[kind] if k in table},
-    )
-
-
-def _positive(where: str, table: Mapping[str, Any], field: str) -> int | None:
-    value = table.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{where}: '{field}' must be a positive whole number")
-    return value
-
-
-def parse_model(table: Mapping[str, Any], where: str) -> UpstreamModel:
-    _check_fields(where, table, MODEL_FIELDS)
-    name = _need(where, table, "name", str)
-    return UpstreamModel(
-        name=name,
-        upstream=_need(where, table, "provider", str),
-        upstream_model=str(table.get("upstream_model") or name),
-        limits=ModelLimits(**{f: _positive(where, table, f) for f in ("rpm", "tpm", "rpd", "max_concurrency")}),
-    )
-
-
-def _routes(where: str, value: Any) -> tuple[Route, ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: 'routes' must be a non-empty list of {{ model, weight }}")
-    routes = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: routes[{i}] must be a table")
-        _check_fields(f"{where} routes[{i}]", item, {"model", "weight"})
-        weight = item.get("weight", 1)
-        if not isinstance(weight, int | float) or weight < 0:
-            raise ConfigError(f"{where}: routes[{i}].weight must be a non-negative number")
-        routes.append(Route(_need(f"{where} routes[{i}]", item, "model", str), float(weight)))
-    return tuple(routes)
-
-
-def parse_budget(where: str, item: Any) -> Budget:
-    if not isinstance(item, dict):
-        raise ConfigError(f"{where} must be a table")
-    _check_fields(where, item, {"window", "tokens", "requests"})
-    try:
-        window = parse_window(item.get("window"))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    budget = Budget(window=window, tokens=_positive(where, item, "tokens"), requests=_positive(where, item, "requests"))
-    if budget.tokens is None and budget.requests is None:
-        raise ConfigError(f"{where}: a budget limits tokens, requests, or both")
-    return budget
-
-
-def parse_plan(table: Mapping[str, Any], where: str) -> Plan:
-    _check_fields(where, table, PLAN_FIELDS)
-    name = _need(where, table, "name", str)
-    aliases = []
-    for i, item in enumerate(table.get("aliases", [])):
-        _check_fields(f"{where} aliases[{i}]", item, {"name", "routes"})
-        aliases.append(Alias(_need(f"{where} aliases[{i}]", item, "name", str), _routes(where, item.get("routes"))))
-    return Plan(
-        name=name,
-        routes=_routes(where, table.get("routes")),
-        aliases=tuple(aliases),
-        budgets=tuple(parse_budget(f"{where} budgets[{i}]", b) for i, b in enumerate(table.get("budgets", []))),
-        strict_models=bool(table.get("strict_models", False)),
-        rpm=_positive(where, table, "rpm"),
-        max_concurrency=_positive(where, table, "max_concurrency"),
-    )
-
-
 def parse_catalog(document: Mapping[str, Any], env: Mapping[str, str]) -> Catalog:
-    _check_fields("catalog", document, {"providers", "models", "plans"})
-    document = expand(dict(document), env)
-    upstreams = tuple(parse_upstream(t, f"providers[{i}]") for i, t in enumerate(document.get("providers", [])))
-    models = tuple(parse_model(t, f"models[{i}]") for i, t in enumerate(document.get("models", [])))
-    plans = tuple(parse_plan(t, f"plans[{i}]") for i, t in enumerate(document.get("plans", [])))
-    check_references(Catalog(upstreams=upstreams, models=models, plans=plans))
-    return Catalog(upstreams=upstreams, models=models, plans=plans)
+    """The catalog file's tables, read by the catalog wire format; a mistake names its path
+    (``plans[0].budgets[1].window``)."""
+    try:
+        catalog = catalog_from_document(expand(dict(document), env))
+    except WireError as exc:
+        raise ConfigError(f"catalog: {exc.field}: {exc.reason}" if exc.field else f"catalog: {exc.reason}") from None
+    check_references(catalog)
+    return catalog
 
 
 def check_references(catalog: Catalog, known: Catalog | None = None) -> None:

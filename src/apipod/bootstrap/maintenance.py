@@ -40,7 +40,7 @@ async def import_original_database(settings: Settings, source_dsn: str) -> dict[
     """Import plans, providers, accounts, models, routes and users of the Go original into apipod's stores."""
     from apipod.adapters.postgres.import_original import import_original
 
-    stores = await open_stores(settings.database_url)
+    stores = await open_stores(settings.database_url, secret_key=settings.secret_key)
     try:
         report = await import_original(source_dsn, catalog=stores.catalog, keys=stores.keys)
     finally:
@@ -57,7 +57,7 @@ async def login_copilot(settings: Settings, upstream_name: str, show: Callable[[
     )
     from apipod.adapters.upstreams.copilot_login import login_copilot as device_flow
 
-    stores = await open_stores(settings.database_url)
+    stores = await open_stores(settings.database_url, secret_key=settings.secret_key)
     try:
         upstream = find_upstream(await stores.catalog.snapshot(), upstream_name)
         if upstream is None or upstream.kind is not UpstreamKind.COPILOT:

@@ -22,6 +22,7 @@ class Settings:
     port: int = 8081
     database_url: str = "sqlite:///./apipod.db"
     admin_secret: str | None = attrs.field(default=None, repr=False)
+    secret_key: str | None = attrs.field(default=None, repr=False)  # APIPOD_SECRET_KEY: seals provider secrets
     config_path: str | None = None
     redis_url: str | None = None
     log_level: str = "INFO"
@@ -115,6 +116,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     secret = env.get("ADMIN_SECRET") or None
     if secret is not None and len(secret) < 16:
         raise ConfigError("ADMIN_SECRET must be at least 16 characters long")
+    secret_key = env.get("APIPOD_SECRET_KEY", "").strip() or None
+    if secret_key is not None:
+        from apipod.adapters.secret_box import SecretKeyError, parse_key
+
+        try:
+            parse_key(secret_key)
+        except SecretKeyError as exc:
+            raise ConfigError(exc.message) from None
     transport = env.get("HTTP_TRANSPORT", "aiohttp").strip() or "aiohttp"
     if transport not in {"aiohttp", "httpx"}:
         raise ConfigError("HTTP_TRANSPORT must be 'aiohttp' or 'httpx'")
@@ -134,6 +143,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         port=_int(env, "PORT", 8081) or 8081,
         database_url=_database_url(env),
         admin_secret=secret,
+        secret_key=secret_key,
         config_path=env.get("APIPOD_CONFIG") or None,
         redis_url=env.get("REDIS_URL") or None,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

@@ -1,4 +1,8 @@
-"""Opening the four stores for a ``DATABASE_URL``: ``memory://``, ``sqlite:///path`` or ``postgresql://``."""
+"""Opening the four stores for a ``DATABASE_URL``: ``memory://``, ``sqlite:///path`` or ``postgresql://``.
+
+The catalog stores of SQLite and PostgreSQL seal provider secrets with the key from ``APIPOD_SECRET_KEY``
+(or its key file, bootstrap/secret_key.py); opening them re-seals any legacy plaintext secret, and fails
+at once, naming the variable, when the stored secrets were sealed with another key."""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from apipod.adapters.secret_box import SecretBox
 from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.bootstrap.secret_key import resolve_secret_box
 from apipod.bootstrap.settings import ConfigError
 
 
@@ -17,6 +23,8 @@ class Stores:
     ledger: QuotaLedger
     usage_log: UsageLog
     closers: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)
+    # Re-seals every stored provider secret under another key (apipod rotate-secret-key); None in memory.
+    reseal: Callable[[SecretBox], Awaitable[int]] | None = None
 
     async def close(self) -> None:
         closers, self.closers = self.closers, []
@@ -38,7 +46,7 @@ def memory_stores() -> Stores:
     )
 
 
-async def sqlite_stores(url: str) -> Stores:
+async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
     """The embedded default: migrates itself (no set-up)."""
     from apipod.adapters.sqlite import (
         SqliteCatalogStore,
@@ -52,8 +60,9 @@ async def sqlite_stores(url: str) -> Stores:
     await db.open()
     try:
         await db.migrate()
-        catalog = SqliteCatalogStore(db)
-        await catalog.load()
+        catalog = SqliteCatalogStore(db, box)
+        await catalog.reseal()  # legacy plaintext -> sealed
+        await catalog.load()  # a wrong key fails here, before anything is served
     except BaseException:
         await db.close()
         raise
@@ -64,10 +73,11 @@ async def sqlite_stores(url: str) -> Stores:
         ledger=SqliteQuotaLedger(db),
         usage_log=usage_log,
         closers=[db.close, usage_log.flush],
+        reseal=catalog.reseal,
     )
 
 
-async def postgres_stores(url: str, *, migrate: bool) -> Stores:
+async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = None) -> Stores:
     """Production: refuses an unmigrated or newer schema unless asked to migrate."""
     from apipod.adapters.postgres import (
         PgCatalogStore,
@@ -79,12 +89,17 @@ async def postgres_stores(url: str, *, migrate: bool) -> Stores:
         run_migrations,
     )
 
-    db = await PgDatabase.connect(url)
+    from apipod.bootstrap.wait_for_store import wait_for_store, where
+
+    db = await wait_for_store(lambda: PgDatabase.connect(url), what=f"PostgreSQL at {where(url)}")
     try:
         if migrate:
             await run_migrations(db.pool)
         else:
             await check_schema(db.pool)
+        catalog = PgCatalogStore(db, box=box)
+        await catalog.reseal()  # legacy plaintext -> sealed
+        await catalog.snapshot()  # a wrong key fails here, before anything is served
     except BaseException:
         await db.close()
         raise
@@ -92,18 +107,20 @@ async def postgres_stores(url: str, *, migrate: bool) -> Stores:
     await usage_log.start()
     return Stores(
         keys=PgKeyRepository(db),
-        catalog=PgCatalogStore(db),
+        catalog=catalog,
         ledger=PgQuotaLedger(db),
         usage_log=usage_log,
         closers=[db.close, usage_log.close],
+        reseal=catalog.reseal,
     )
 
 
-async def open_stores(database_url: str, *, migrate: bool = False) -> Stores:
+async def open_stores(database_url: str, *, migrate: bool = False, secret_key: str | None = None) -> Stores:
+    """``secret_key`` is APIPOD_SECRET_KEY (``Settings.secret_key``); unset, the key file is used."""
     if database_url.startswith("memory:"):
         return memory_stores()
     if database_url.startswith("sqlite:"):
-        return await sqlite_stores(database_url)
+        return await sqlite_stores(database_url, resolve_secret_box(database_url, secret_key))
     if database_url.startswith(("postgres://", "postgresql://")):
-        return await postgres_stores(database_url, migrate=migrate)
+        return await postgres_stores(database_url, migrate=migrate, box=resolve_secret_box(database_url, secret_key))
     raise ConfigError(f"DATABASE_URL must start with memory://, sqlite:/// or postgresql://, not {database_url!r}")

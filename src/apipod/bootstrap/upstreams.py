@@ -20,9 +20,9 @@ def build_registry(
     from apipod.adapters.upstreams.registry import UpstreamClientRegistry
 
     clients: dict[UpstreamKind, UpstreamClient] = {
-        UpstreamKind.OPENAI: OpenAIUpstream(client),
-        UpstreamKind.ANTHROPIC: AnthropicUpstream(client),
-        UpstreamKind.GOOGLE_AI_STUDIO: GoogleAIStudioUpstream(client),
+        UpstreamKind.OPENAI: OpenAIUpstream(client, clock=clock),
+        UpstreamKind.ANTHROPIC: AnthropicUpstream(client, clock=clock),
+        UpstreamKind.GOOGLE_AI_STUDIO: GoogleAIStudioUpstream(client, clock=clock),
         UpstreamKind.COPILOT: CopilotUpstream(client, clock),
         UpstreamKind.ANTIGRAVITY: AntigravityUpstream(client, clock),
         UpstreamKind.MOCK: MockUpstream(),

@@ -8,11 +8,16 @@ them like its real API when the error leaves the codec (``FieldError.to_invalid_
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from apipod.domain.errors import InvalidRequestError
+
+_FLOAT_LIMIT = int(sys.float_info.max)
+_INT64 = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +158,11 @@ def optional_number(obj: Mapping[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise wrong_type(key, "a number", value)
-    return float(value)
+    # An int past float range (2**1100) or a NaN/infinity: no upstream can take it, and float() would raise.
+    number = float(value) if isinstance(value, float) or abs(value) < _FLOAT_LIMIT else math.inf
+    if not math.isfinite(number):
+        raise FieldError(key, "must be a finite number.")
+    return number
 
 
 def optional_int(obj: Mapping[str, Any], key: str, *, minimum: int | None = None) -> int | None:
@@ -165,6 +174,8 @@ def optional_int(obj: Mapping[str, Any], key: str, *, minimum: int | None = None
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise wrong_type(key, "an integer", value)
+    if not -_INT64 <= value < _INT64:  # no field means that much; past 64 bits orjson cannot send it on
+        raise FieldError(key, "is out of range.")
     if minimum is not None and value < minimum:
         raise FieldError(key, _TooSmall(minimum, value))
     return value

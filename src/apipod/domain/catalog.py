@@ -48,10 +48,22 @@ class Account:
         return f"#{self.index}"
 
 
+_POSITIVE_SECONDS = attrs.validators.gt(0.0)
+_POSITIVE_BYTES = attrs.validators.gt(0)
+
+
 @attrs.frozen(kw_only=True)
 class Timeouts:
-    connect: float = 10.0
-    read: float = 300.0  # idle read: the longest silence between two chunks, never a total
+    """Seconds (docs/behaviour.md §6). ``first_event`` and ``total`` bound what ``read`` cannot:
+    an upstream that keeps the connection alive (comments, pings) without ever answering, or never stops."""
+
+    connect: float = attrs.field(default=10.0, validator=_POSITIVE_SECONDS)
+    # idle: the longest silence between two chunks
+    read: float = attrs.field(default=300.0, validator=_POSITIVE_SECONDS)
+    # until the first SSE event (comments and pings do not count) or the first bytes of a JSON answer
+    first_event: float = attrs.field(default=120.0, validator=_POSITIVE_SECONDS)
+    # the whole call, streaming included
+    total: float = attrs.field(default=1800.0, validator=_POSITIVE_SECONDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -62,9 +74,14 @@ class Upstream:
     kind: UpstreamKind
     base_url: str = ""
     accounts: tuple[Account, ...] = ()
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    # Out of repr: a custom header often carries a credential, and options an OAuth client secret.
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     timeouts: Timeouts = Timeouts()
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    # caps (docs/behaviour.md §6): one SSE event, and a non-streamed answer or one streamed tool
+    # call's arguments
+    max_event_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_POSITIVE_BYTES)
+    max_response_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_POSITIVE_BYTES)
 
 
 @attrs.frozen(kw_only=True)

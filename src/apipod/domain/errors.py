@@ -67,19 +67,24 @@ class StorageError(ApipodError):
 
 
 class UpstreamError(ApipodError):
-    """An upstream failed. ``retry_after`` (seconds) is what the upstream asked for, when it said."""
+    """An upstream failed. ``retry_after`` (seconds) is what the upstream asked for, when it said.
 
-    def __init__(self, message: str, *, upstream: str = "", retry_after: float | None = None) -> None:
+    ``detail`` is the upstream's own text, for the operator's log only: it may name the account (a key
+    fragment, an organisation, a quota), so it is never rendered to a client and is not part of ``str()``.
+    """
+
+    def __init__(self, message: str, *, upstream: str = "", retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.upstream = upstream
         self.retry_after = retry_after
+        self.detail = detail
 
 
 class UpstreamRejectedError(UpstreamError):
     """The upstream refused the request as the caller's fault (400, 404, 413, 422): passed on as is."""
 
-    def __init__(self, message: str, *, status: int, upstream: str = "") -> None:
-        super().__init__(message, upstream=upstream)
+    def __init__(self, message: str, *, status: int, upstream: str = "", detail: str = "") -> None:
+        super().__init__(message, upstream=upstream, detail=detail)
         self.status = status
 
 
@@ -91,9 +96,15 @@ class UpstreamRateLimitedError(UpstreamError):
     """The upstream answered 429. ``exhausted`` tells a spent quota from a short rate limit."""
 
     def __init__(
-        self, message: str, *, upstream: str = "", retry_after: float | None = None, exhausted: bool = False
+        self,
+        message: str,
+        *,
+        upstream: str = "",
+        retry_after: float | None = None,
+        exhausted: bool = False,
+        detail: str = "",
     ) -> None:
-        super().__init__(message, upstream=upstream, retry_after=retry_after)
+        super().__init__(message, upstream=upstream, retry_after=retry_after, detail=detail)
         self.exhausted = exhausted
 
 
@@ -103,6 +114,14 @@ class UpstreamOverloadedError(UpstreamError):
 
 class UpstreamUnavailableError(UpstreamError):
     """Connect error, timeout or 5xx: nothing usable came back."""
+
+
+class UpstreamTimeoutError(UpstreamUnavailableError):
+    """The upstream overran a time bound (``first_event`` or ``total``) while still talking."""
+
+
+class UpstreamResponseTooLargeError(UpstreamUnavailableError):
+    """The upstream's answer, one of its events or one tool call's arguments passed a size cap."""
 
 
 class NoCapacityError(ApipodError):

@@ -19,10 +19,19 @@ class WindowUnit(enum.StrEnum):
     HOURS = "hours"  # fixed-length windows of ``hours`` hours aligned to the Unix epoch
 
 
+MAX_WINDOW_HOURS = 24 * 366  # a fixed window longer than a year is a typo; "month" and "week" exist
+
+
+def _window_length(window: Window, _: attrs.Attribute[int], hours: int) -> None:
+    """A fixed window of zero or negative length would divide by zero at every request of its plan."""
+    if window.unit is WindowUnit.HOURS and not 0 < hours <= MAX_WINDOW_HOURS:
+        raise ValueError(f"a fixed window is 1 to {MAX_WINDOW_HOURS} hours long, not {hours}")
+
+
 @attrs.frozen
 class Window:
     unit: WindowUnit
-    hours: int = 0
+    hours: int = attrs.field(default=0, validator=_window_length)
 
     @property
     def name(self) -> str:
@@ -61,7 +70,7 @@ def parse_window(value: str | int | dict[str, int]) -> Window:
     """``"day"``, ``"month"``..., or ``{hours = 5}``. Raises ValueError for anything else."""
     if isinstance(value, dict):
         hours = value.get("hours")
-        if set(value) != {"hours"} or not isinstance(hours, int) or hours <= 0:
+        if set(value) != {"hours"} or not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0:
             raise ValueError(f"a fixed window is {{ hours = N }} with N > 0, not {value!r}")
         return Window(WindowUnit.HOURS, hours)
     if isinstance(value, str):

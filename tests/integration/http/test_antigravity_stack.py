@@ -435,7 +435,7 @@ def test_openai_client_sees_claude_thinking_as_reasoning_content(stack: Stack) -
     )
     assert finish_reasons(chunks) == ["tool_calls"]
     config = stack.last.body["request"]["generationConfig"]["thinkingConfig"]
-    assert config == {"include_thoughts": True, "thinking_budget": 8192}  # translation.md §5.2: medium
+    assert config == {"include_thoughts": True, "thinking_budget": 8192}  # docs/protocols/antigravity.md §5.1: medium
     [row] = stack.rows(key_id)
     assert tokens(row) == (410, 52, 0, 0)
 

@@ -291,7 +291,7 @@ def test_openai_streamed_thinking_over_native_messages(stack: Stack) -> None:
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (69, 53)
     sent = stack.chats()[-1]
     assert sent.path == "/v1/messages"
-    assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}  # translation.md §5.2
+    assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}  # docs/protocols/translation.md §5.2
     assert sent.body["max_tokens"] > 2048
     [row] = stack.rows(key_id)
     assert tokens(row) == (69, 53, 0, 0)
@@ -393,7 +393,7 @@ def test_openai_tool_conversation_over_chat_completions(stack: Stack) -> None:
     second = chat(client, model="pro", messages=[question, assistant, *results], tools=TOOLS)
     assert second.choices[0].message.content == "Hello!"
     sent = stack.chats()[-1]
-    assert sent.headers["x-initiator"] == "agent"  # a tool-loop continuation (copilot.md §5.3)
+    assert sent.headers["x-initiator"] == "agent"  # a tool-loop continuation (docs/protocols/copilot.md §5.3)
     messages = sent.body["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool"]
     assert [c["id"] for c in messages[1]["tool_calls"]] == [
@@ -448,8 +448,8 @@ def test_anthropic_tool_turns_keep_the_thinking_signature_over_native_messages(s
 
 
 def test_openai_tool_turns_send_reasoning_opaque_back(stack: Stack) -> None:
-    """copilot.md §7, translation.md §5.4.5: Copilot's ``reasoning_opaque`` must come back on the next
-    assistant message unchanged. The OpenAI client can only echo what it was given."""
+    """docs/protocols/copilot.md §7, docs/protocols/translation.md §5.4.5: Copilot's ``reasoning_opaque`` must come back
+    on the next assistant message unchanged. The OpenAI client can only echo what it was given."""
     key, _ = stack.key("openai-opaque")
     client = stack.openai(key)
     opaque = "gAAAAABopaque-state-0001"

@@ -1,6 +1,6 @@
 """Across dialects, over real sockets: the Anthropic SDK against an OpenAI-compatible upstream and the OpenAI
 SDK against an Anthropic-compatible upstream. Each test asserts what the client sees, the translated body
-the fake upstream received (translation.md), and the usage row (what the upstream reported)."""
+the fake upstream received (docs/protocols/translation.md), and the usage row (what the upstream reported)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_anthropic_client_openai_upstream_text(stack: Stack) -> None:
         messages=[{"role": "user", "content": "What's the weather in San Francisco?"}],
     )
     assert answer.model == "claude-sonnet-4-6"
-    assert answer.id.startswith("msg_"), answer.id  # an Anthropic message id (translation.md §10.8)
+    assert answer.id.startswith("msg_"), answer.id  # an Anthropic message id (docs/protocols/translation.md §10.8)
     assert [(b.type, getattr(b, "text", None)) for b in answer.content] == [("text", OA_TEXT)]
     assert answer.stop_reason == "end_turn"
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (14, 37)
@@ -230,7 +230,7 @@ def test_anthropic_client_openai_upstream_reasoning_becomes_thinking(stack: Stac
     assert final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (20, 42)
     sent = stack.oa.last.body
-    assert sent["reasoning_effort"] == "medium"  # budget 8000: translation.md §5.2
+    assert sent["reasoning_effort"] == "medium"  # budget 8000: docs/protocols/translation.md §5.2
     assert "thinking" not in sent
     _assert_usage(stack.usage_row(key_id), routed="gpt", input=20, output=42, reasoning=30)
 
@@ -395,7 +395,8 @@ def test_openai_client_anthropic_upstream_thinking_as_reasoning_content(stack: S
     assert usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens) == (69, 53)
     sent = stack.an.last.body
-    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 24576}  # effort high: translation.md §5.2
+    # effort high: docs/protocols/translation.md §5.2
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 24576}
     assert sent["max_tokens"] == 24576 + 4096  # raised above the budget
     _assert_usage(stack.usage_row(key_id), routed="claude", input=69, output=53)
 
@@ -498,7 +499,8 @@ def test_openai_client_anthropic_upstream_multi_turn_tool_conversation(stack: St
     assert answer.choices[0].message.content == "Hello!"
     assert stack.an.last.body == {
         "model": AN_UPSTREAM_MODEL,
-        "max_tokens": 8192,  # no "thinking": the tool loop has no signed thinking to send (translation.md §5.4)
+        # no "thinking": the tool loop has no signed thinking to send (docs/protocols/translation.md §5.4)
+        "max_tokens": 8192,
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Weather in Edinburgh and the AAPL price?"}]},
             {
@@ -584,7 +586,7 @@ def test_streamed_round_trip_openai_client_anthropic_upstream_cache_usage(stack:
 
 
 def test_body_the_fake_received_is_valid_json_for_its_dialect(stack: Stack) -> None:
-    """A cross-dialect request never carries the other dialect's fields (DECISIONS.md, passthrough)."""
+    """A cross-dialect request never carries the other dialect's fields (docs/behaviour.md §4)."""
     key, _ = stack.new_key("an-plan")
     stack.an.replay(fixture("anthropic/message_text.json"))
     stack.openai(key).chat.completions.create(

@@ -1,4 +1,4 @@
-"""The documented error answers (DECISIONS.md "Errors", "Quota", "Who is at fault"), as each official SDK
+"""The documented error answers (docs/behaviour.md §2 quota, §3 errors and who is at fault), as each official SDK
 sees them: the exception type, the status, the body in the caller's dialect, and the usage row."""
 
 from __future__ import annotations
@@ -251,10 +251,14 @@ def test_create_key_unknown_plan_missing_name_and_wrong_secret(stack: Stack) -> 
     url = f"{stack.url}/admin/create-key"
     unknown = httpx.post(url, headers=stack.gateway.admin, json={"name": "n", "tier": "no-such-plan"})
     assert unknown.status_code == 400
-    assert _assert_json(unknown) == {"error": {"type": "invalid_request", "message": "Unknown plan 'no-such-plan'."}}
+    assert _assert_json(unknown) == {
+        "error": {"type": "invalid_request", "message": "Unknown plan 'no-such-plan'.", "field": "tier"}
+    }
     nameless = httpx.post(url, headers=stack.gateway.admin, json={"tier": "oa-plan"})
     assert nameless.status_code == 400
-    assert _assert_json(nameless) == {"error": {"type": "invalid_request", "message": "'name' is required."}}
+    assert _assert_json(nameless) == {
+        "error": {"type": "invalid_request", "message": "name: is required", "field": "name"}
+    }
     wrong = httpx.post(url, headers={"x-admin-secret": "not-the-secret-at-all"}, json={"name": "n", "tier": "oa-plan"})
     assert wrong.status_code == 403
     assert _assert_json(wrong) == {"error": {"type": "forbidden", "message": "Invalid admin secret."}}
@@ -463,9 +467,11 @@ def test_upstream_error_mid_stream_anthropic_client(stack: Stack) -> None:
     ):
         texts.extend(stream.text_stream)  # the error event arrives inside the stream
     assert texts == ["Sure, here is"]
-    assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    # the upstream's own text stays out of the client's answer (upstream_faults): it says what kind of failure
+    overloaded = "The upstream is overloaded (overloaded_error)."
+    assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": overloaded}}
     row = stack.usage_row(key_id)
-    assert (row["status"], row["error"]) == ("upstream_error", "Overloaded")
+    assert (row["status"], row["error"]) == ("upstream_error", overloaded)
     assert (row["input_tokens"], row["output_tokens"]) == (25, 1)  # what the upstream reported before failing
 
 
@@ -481,7 +487,8 @@ def test_upstream_error_mid_stream_raw_frames_end_after_the_error(stack: Stack) 
         assert answer.status_code == 200
         raw = answer.read()
     assert raw.endswith(
-        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+        b'"message":"The upstream is overloaded (overloaded_error)."}}\n\n'
     )
     assert b"message_stop" not in raw
 
@@ -497,8 +504,8 @@ def test_upstream_error_mid_stream_openai_client(stack: Stack) -> None:
     assert texts == ["Sure, here is"]
     body = caught.value.body
     assert isinstance(body, dict)
-    assert body["message"] == "Overloaded"
-    assert caught.value.message == "Overloaded"
+    assert body["message"] == "The upstream is overloaded (overloaded_error)."
+    assert caught.value.message == "The upstream is overloaded (overloaded_error)."
     assert stack.usage_row(key_id)["status"] == "upstream_error"
 
 
@@ -548,7 +555,7 @@ def test_upstream_errors_before_the_first_byte_of_a_stream_are_http_errors(stack
 
 def test_short_upstream_rate_limit_is_not_reported_as_an_outage(stack: Stack) -> None:
     """An upstream 429 with a Retry-After shorter than QUEUE_WAIT_SECONDS on the only candidate: the
-    candidate is resting, not down. DECISIONS.md routing step 4: 429 with Retry-After (or, after waiting for
+    candidate is resting, not down. docs/behaviour.md §1 step 6: 429 with Retry-After (or, after waiting for
     the rest to end, a retry that succeeds) -- never 503 "all down"."""
     key, _ = stack.new_key("limited-short")
     stack.oa.reply_error(

@@ -453,7 +453,7 @@ def test_anthropic_tool_turns_carry_the_thought_signature(stack: Stack) -> None:
     assert content[0]["thinking"] == "I need the weather."
     assert (content[1]["name"], content[1]["input"]) == ("get_weather", {"city": "Oslo"})
     assert first.usage.output_tokens == 18
-    # Gemini 3 takes a thinking level, not a budget (gemini.md, translation.md §5.2).
+    # Gemini 3 takes a thinking level, not a budget (docs/protocols/gemini.md, docs/protocols/translation.md §5.2).
     assert stack.fake.last.body["generationConfig"]["thinkingConfig"] == {
         "includeThoughts": True,
         "thinkingLevel": "LOW",
@@ -558,7 +558,7 @@ def test_openai_streamed_thinking(stack: Stack) -> None:
         156,
         148,
     )
-    # translation.md §5.2: reasoning_effort low -> a 2048-token budget.
+    # docs/protocols/translation.md §5.2: reasoning_effort low -> a 2048-token budget.
     assert stack.fake.last.body["generationConfig"]["thinkingConfig"] == {
         "includeThoughts": True,
         "thinkingBudget": 2048,

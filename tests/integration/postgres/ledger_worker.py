@@ -31,6 +31,10 @@ RACE_BUDGETS = (
 )
 HOLD_BUDGETS = (Budget(window=Window(WindowUnit.DAY), tokens=10**6, requests=1000),)
 HOLD_TTL = 2.0
+# The one instant every process and the test use: mid-day, mid-month, so the day and month windows are the
+# same for all of them whenever the suite runs (with each reading the wall clock, a run across midnight UTC
+# saw the workers' day and the test's differ).
+AT = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def spent_for(worker: str, index: int) -> int:
@@ -41,7 +45,7 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, in
     ledger = PgQuotaLedger(db)
     usage_log = PgUsageLog(db, batch_size=50)
     await usage_log.start()
-    now = datetime.now(UTC)
+    now = AT
 
     async def one(index: int) -> int | None:
         try:
@@ -59,7 +63,7 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, in
                 routed_model="mini",
                 upstream="mock/#0",
                 usage=Usage(input_tokens=spent // 2, output_tokens=spent - spent // 2),
-                timestamp=datetime.now(UTC),
+                timestamp=now,
             )
         )
         return spent
@@ -72,7 +76,7 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, in
 
 async def hold(db: PgDatabase, key_id: str, n: int) -> None:
     ledger = PgQuotaLedger(db)
-    now = datetime.now(UTC)
+    now = AT
     for _ in range(n):
         await ledger.reserve(key_id=key_id, budgets=HOLD_BUDGETS, tokens=100, now=now, ttl=HOLD_TTL)
     print("held", flush=True)

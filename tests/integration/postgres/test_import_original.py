@@ -15,7 +15,7 @@ from apipod.domain.errors import StorageError
 from apipod.domain.keys import digest_of
 from tests.contracts.catalog import model_named, plan_named, upstream_named
 
-# The original's effective schema (original-behaviour.md §1.1), as the dashboard creates it.
+# The original's effective schema (docs/behaviour.md §8.1), as the dashboard creates it.
 ORIGINAL_SCHEMA = """
 CREATE TABLE subscriptions (sub_id serial PRIMARY KEY, sub_name varchar(100) UNIQUE NOT NULL, price text);
 CREATE TABLE users (

@@ -6,13 +6,13 @@ import asyncio
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 
 from apipod.adapters.postgres import PgDatabase, PgQuotaLedger
-from tests.integration.postgres.ledger_worker import HOLD_BUDGETS, HOLD_TTL, RACE_BUDGETS
+from tests.integration.postgres.ledger_worker import AT, HOLD_BUDGETS, HOLD_TTL, RACE_BUDGETS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,7 +54,7 @@ async def test_two_processes_admit_exactly_the_budget_and_the_ledger_equals_the_
     assert sum(r["refused"] for r in results) == 350
     assert all(r["admitted"] > 0 for r in results), results  # both really raced
     settled_tokens = sum(r["tokens"] for r in results)
-    day, month = await PgQuotaLedger(pg).usage(key_id="key_race", budgets=RACE_BUDGETS, now=datetime.now(UTC))
+    day, month = await PgQuotaLedger(pg).usage(key_id="key_race", budgets=RACE_BUDGETS, now=AT)
     assert day.requests == 50
     assert month.tokens == settled_tokens
     usage = await pg.pool.fetchrow(
@@ -72,7 +72,7 @@ async def test_holds_of_a_killed_process_expire_and_are_swept(pg: PgDatabase, pg
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     ledger = PgQuotaLedger(pg)
-    now = datetime.now(UTC)
+    now = AT
     (held,) = await ledger.usage(key_id="key_dead", budgets=HOLD_BUDGETS, now=now)
     assert (held.tokens, held.requests) == (500, 5)
 

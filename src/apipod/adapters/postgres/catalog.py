@@ -2,7 +2,8 @@
 
 Every request needs the catalog, so ``snapshot()`` serves a copy at most ``ttl`` seconds old (one reload
 at a time, however many requests ask); this process's own writes refresh it at once, other processes'
-writes are seen within ``ttl``.
+writes are seen within ``ttl``. With a SecretBox, account secrets, header values and secret options are
+stored sealed (adapters/secret_box.py) and opened on read.
 """
 
 from __future__ import annotations
@@ -13,26 +14,29 @@ from collections import defaultdict
 from typing import Any
 
 from apipod.adapters.postgres.database import PgDatabase
-from apipod.application.ports import CatalogStore
-from apipod.domain.catalog import (
-    Account,
-    Alias,
-    Catalog,
-    ModelLimits,
-    Plan,
-    Route,
-    Timeouts,
-    Upstream,
-    UpstreamKind,
-    UpstreamModel,
+from apipod.adapters.secret_box import (
+    SecretBox,
+    account_place,
+    open_headers,
+    open_options,
+    open_with,
+    reseal,
+    reseal_headers,
+    reseal_options,
+    seal_headers,
+    seal_options,
+    seal_with,
 )
+from apipod.application.ports import CatalogStore
+from apipod.dialects.catalog_wire import from_row
+from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
 from apipod.domain.errors import NotFoundError
-from apipod.domain.quota import Budget, parse_window
 
 
 class PgCatalogStore(CatalogStore):
-    def __init__(self, db: PgDatabase, *, ttl: float = 2.0) -> None:
+    def __init__(self, db: PgDatabase, *, ttl: float = 2.0, box: SecretBox | None = None) -> None:
         self._db = db
+        self._box = box
         self._ttl = ttl
         self._cached: Catalog | None = None
         self._loaded_at = 0.0
@@ -57,28 +61,81 @@ class PgCatalogStore(CatalogStore):
         self._generation += 1
         self._cached = None
 
+    async def reseal(self, target: SecretBox | None = None) -> int:
+        """Re-encrypt every stored secret not yet sealed under ``target`` (default: this store's key), in one
+        transaction; returns how many rows were rewritten. At start-up this seals legacy plaintext; with a
+        new key it is the rotation, after which this store must not be used (it holds the old key)."""
+        box = target or self._box
+        if box is None:
+            return 0
+        count = 0
+        async with self._db.connection("re-encrypting provider secrets") as conn, conn.transaction():
+            # Locking the upstreams first keeps concurrent writers (and another process's re-seal) out.
+            upstreams = await conn.fetch("SELECT name, headers, options FROM upstreams ORDER BY name FOR UPDATE")
+            accounts = await conn.fetch("SELECT upstream, idx, secret FROM upstream_accounts FOR UPDATE")
+            for row in accounts:
+                new = reseal(self._box, box, row["secret"], account_place(row["upstream"], row["idx"]))
+                if new is not None:
+                    await conn.execute(
+                        "UPDATE upstream_accounts SET secret = $1 WHERE upstream = $2 AND idx = $3",
+                        new,
+                        row["upstream"],
+                        row["idx"],
+                    )
+                    count += 1
+            for row in upstreams:
+                headers = reseal_headers(self._box, box, row["name"], row["headers"])
+                options = reseal_options(self._box, box, row["name"], row["options"])
+                if headers is not None or options is not None:
+                    await conn.execute(
+                        "UPDATE upstreams SET headers = COALESCE($1, headers), options = COALESCE($2, options)"
+                        " WHERE name = $3",
+                        headers,
+                        options,
+                        row["name"],
+                    )
+                    count += 1
+        self.invalidate()
+        return count
+
     async def upsert_upstream(self, upstream: Upstream) -> None:
         async with self._db.connection("saving an upstream") as conn, conn.transaction():
+            timeouts = upstream.timeouts
             await conn.execute(
                 """
-                INSERT INTO upstreams (name, kind, base_url, headers, connect_timeout, read_timeout, options)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                INSERT INTO upstreams (name, kind, base_url, headers, connect_timeout, read_timeout,
+                    first_event_timeout, total_timeout, options, max_event_bytes, max_response_bytes)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, base_url = EXCLUDED.base_url,
                     headers = EXCLUDED.headers, connect_timeout = EXCLUDED.connect_timeout,
-                    read_timeout = EXCLUDED.read_timeout, options = EXCLUDED.options
+                    read_timeout = EXCLUDED.read_timeout, first_event_timeout = EXCLUDED.first_event_timeout,
+                    total_timeout = EXCLUDED.total_timeout, options = EXCLUDED.options,
+                    max_event_bytes = EXCLUDED.max_event_bytes, max_response_bytes = EXCLUDED.max_response_bytes
                 """,
                 upstream.name,
                 upstream.kind.value,
                 upstream.base_url,
-                dict(upstream.headers),
-                upstream.timeouts.connect,
-                upstream.timeouts.read,
-                dict(upstream.options),
+                seal_headers(self._box, upstream.name, dict(upstream.headers)),
+                timeouts.connect,
+                timeouts.read,
+                timeouts.first_event,
+                timeouts.total,
+                seal_options(self._box, upstream.name, dict(upstream.options)),
+                upstream.max_event_bytes,
+                upstream.max_response_bytes,
             )
             await conn.execute("DELETE FROM upstream_accounts WHERE upstream = $1", upstream.name)
             await conn.executemany(
                 "INSERT INTO upstream_accounts (upstream, idx, secret, project) VALUES ($1, $2, $3, $4)",
-                [(upstream.name, a.index, a.secret, a.project) for a in upstream.accounts],
+                [
+                    (
+                        upstream.name,
+                        a.index,
+                        seal_with(self._box, a.secret, account_place(upstream.name, a.index)),
+                        a.project,
+                    )
+                    for a in upstream.accounts
+                ],
             )
         self.invalidate()
 
@@ -151,14 +208,15 @@ class PgCatalogStore(CatalogStore):
             exists = await conn.fetchval("SELECT 1 FROM upstreams WHERE name = $1 FOR UPDATE", upstream)
             if exists is None:
                 raise NotFoundError(f"No upstream named '{upstream}'.")
+            # The index is chosen first: the sealed secret is bound to it.
             index = await conn.fetchval(
-                """
-                INSERT INTO upstream_accounts (upstream, idx, secret)
-                SELECT $1, COALESCE(max(idx) + 1, 0), $2 FROM upstream_accounts WHERE upstream = $1
-                RETURNING idx
-                """,
+                "SELECT COALESCE(max(idx) + 1, 0) FROM upstream_accounts WHERE upstream = $1", upstream
+            )
+            await conn.execute(
+                "INSERT INTO upstream_accounts (upstream, idx, secret) VALUES ($1, $2, $3)",
                 upstream,
-                secret,
+                index,
+                seal_with(self._box, secret, account_place(upstream, index)),
             )
         self.invalidate()
         return Account(index, secret)
@@ -176,60 +234,73 @@ class PgCatalogStore(CatalogStore):
             route_rows = await conn.fetch("SELECT * FROM plan_routes ORDER BY plan, alias, position")
             budget_rows = await conn.fetch("SELECT * FROM plan_budgets ORDER BY plan, position")
         return Catalog(
-            upstreams=_upstreams(upstream_rows, account_rows),
+            upstreams=_upstreams(upstream_rows, account_rows, self._box),
             models=tuple(_model(row) for row in model_rows),
             plans=_plans(plan_rows, alias_rows, route_rows, budget_rows),
         )
 
 
-def _upstreams(rows: list[Any], account_rows: list[Any]) -> tuple[Upstream, ...]:
-    accounts: dict[str, list[Account]] = defaultdict(list)
+def _upstreams(rows: list[Any], account_rows: list[Any], box: SecretBox | None) -> tuple[Upstream, ...]:
+    accounts: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in account_rows:
-        accounts[row["upstream"]].append(Account(row["idx"], row["secret"], row["project"]))
+        secret = open_with(box, row["secret"], account_place(row["upstream"], row["idx"]))
+        accounts[row["upstream"]].append({"index": row["idx"], "secret": secret, "project": row["project"]})
     return tuple(
-        Upstream(
-            name=row["name"],
-            kind=UpstreamKind(row["kind"]),
-            base_url=row["base_url"],
-            accounts=tuple(accounts[row["name"]]),
-            headers=row["headers"],
-            timeouts=Timeouts(connect=row["connect_timeout"], read=row["read_timeout"]),
-            options=row["options"],
+        from_row(
+            {
+                "name": row["name"],
+                "kind": row["kind"],
+                "base_url": row["base_url"],
+                "accounts": accounts[row["name"]],
+                "headers": open_headers(box, row["name"], row["headers"]),
+                "timeouts": {
+                    "connect": row["connect_timeout"],
+                    "read": row["read_timeout"],
+                    "first_event": row["first_event_timeout"],
+                    "total": row["total_timeout"],
+                },
+                "options": open_options(box, row["name"], row["options"]),
+                "max_event_bytes": row["max_event_bytes"],
+                "max_response_bytes": row["max_response_bytes"],
+            },
+            Upstream,
+            "upstreams",
         )
         for row in rows
     )
 
 
 def _model(row: Any) -> UpstreamModel:
-    return UpstreamModel(
-        name=row["name"],
-        upstream=row["upstream"],
-        upstream_model=row["upstream_model"],
-        limits=ModelLimits(rpm=row["rpm"], tpm=row["tpm"], rpd=row["rpd"], max_concurrency=row["max_concurrency"]),
-    )
+    data = {name: row[name] for name in ("name", "upstream_model", "rpm", "tpm", "rpd", "max_concurrency")}
+    return from_row({**data, "provider": row["upstream"]}, UpstreamModel, "upstream_models")
 
 
 def _plans(rows: list[Any], alias_rows: list[Any], route_rows: list[Any], budget_rows: list[Any]) -> tuple[Plan, ...]:
-    routes: dict[tuple[str, str], list[Route]] = defaultdict(list)
+    """The plan tables joined back into the plan table's shape (routes, aliases, budgets as lists)."""
+    routes: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in route_rows:
-        routes[row["plan"], row["alias"]].append(Route(row["model"], row["weight"]))
-    aliases: dict[str, list[Alias]] = defaultdict(list)
+        routes[row["plan"], row["alias"]].append({"model": row["model"], "weight": row["weight"]})
+    aliases: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in alias_rows:
-        aliases[row["plan"]].append(Alias(row["name"], tuple(routes[row["plan"], row["name"]])))
-    budgets: dict[str, list[Budget]] = defaultdict(list)
+        aliases[row["plan"]].append({"name": row["name"], "routes": routes[row["plan"], row["name"]]})
+    budgets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in budget_rows:
         budgets[row["plan"]].append(
-            Budget(window=parse_window(row["window_name"]), tokens=row["tokens"], requests=row["requests"])
+            {"window": row["window_name"], "tokens": row["tokens"], "requests": row["requests"]}
         )
     return tuple(
-        Plan(
-            name=row["name"],
-            routes=tuple(routes[row["name"], ""]),
-            aliases=tuple(aliases[row["name"]]),
-            budgets=tuple(budgets[row["name"]]),
-            strict_models=row["strict_models"],
-            rpm=row["rpm"],
-            max_concurrency=row["max_concurrency"],
+        from_row(
+            {
+                "name": row["name"],
+                "routes": routes[row["name"], ""],
+                "aliases": aliases[row["name"]],
+                "budgets": budgets[row["name"]],
+                "strict_models": row["strict_models"],
+                "rpm": row["rpm"],
+                "max_concurrency": row["max_concurrency"],
+            },
+            Plan,
+            "plans",
         )
         for row in rows
     )

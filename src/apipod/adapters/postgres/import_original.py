@@ -1,6 +1,6 @@
 """``apipod import-original --from DSN``: bring a database of the original Go project into apipod.
 
-Mapping (the original's schema is in original-behaviour.md §1):
+Mapping (the original's schema is in docs/behaviour.md §8.1):
 - ``providers`` -> upstreams named ``<provider_type>-<id>``; the original's type aliases map to apipod kinds
   and ``base_url`` gets the path the original appended (openai ``/v1``, groq ``/openai/v1``), since apipod's
   base URLs include the version path. The account pool is ``provider_accounts`` (in id order), or the
@@ -26,7 +26,8 @@ import asyncpg
 import attrs
 
 from apipod.adapters.postgres.database import normalize_dsn, storage_errors
-from apipod.application.ports import CatalogStore, KeyRepository
+from apipod.adapters.system import SystemClock
+from apipod.application.ports import CatalogStore, Clock, KeyRepository
 from apipod.domain.catalog import Account, ModelLimits, Plan, Route, Upstream, UpstreamModel, parse_kind
 from apipod.domain.errors import ConflictError
 from apipod.domain.keys import ApiKey, digest_of, display_prefix
@@ -46,7 +47,9 @@ class ImportReport:
     notes: list[str] = attrs.field(factory=list)
 
 
-async def import_original(source_dsn: str, *, catalog: CatalogStore, keys: KeyRepository) -> ImportReport:
+async def import_original(
+    source_dsn: str, *, catalog: CatalogStore, keys: KeyRepository, clock: Clock = SystemClock()
+) -> ImportReport:
     """Read the original's tables from ``source_dsn`` (read-only) and upsert them into the stores.
 
     Raises:
@@ -63,7 +66,7 @@ async def import_original(source_dsn: str, *, catalog: CatalogStore, keys: KeyRe
     upstream_names = await _import_upstreams(source, catalog, report)
     model_names = await _import_models(source, catalog, upstream_names, report)
     await _import_plans(source, catalog, model_names, report)
-    await _import_keys(source, keys, report)
+    await _import_keys(source, keys, report, now=clock.now())
     return report
 
 
@@ -189,9 +192,11 @@ async def _import_plans(
         report.plans += 1
 
 
-async def _import_keys(source: dict[str, list[Any]], keys: KeyRepository, report: ImportReport) -> None:
+async def _import_keys(
+    source: dict[str, list[Any]], keys: KeyRepository, report: ImportReport, *, now: datetime
+) -> None:
+    """``now`` stands in for a missing ``created_at`` (the injected clock's, never the host's directly)."""
     plans = {row["sub_id"]: row["sub_name"] for row in source["plans"]}
-    now = datetime.now(UTC)
     for row in source["users"]:
         token, plan = row["apitoken"], plans.get(row["sub_id"])
         if not token or plan is None:

@@ -9,6 +9,7 @@ from typing import Any
 from apipod.adapters.postgres.database import PgDatabase
 from apipod.adapters.postgres.key_events import CHANNEL
 from apipod.application.ports import KeyRepository
+from apipod.dialects.catalog_wire import from_row
 from apipod.domain.errors import NotFoundError
 from apipod.domain.keys import ApiKey
 
@@ -16,6 +17,7 @@ _INSERT = """
 INSERT INTO api_keys (id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
+_FIELDS = ("id", "digest", "prefix", "name", "plan", "active", "created_at", "expires_at", "last_used_at")
 _SELECT = "SELECT id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at FROM api_keys"
 _BY_DIGEST = _SELECT + " WHERE digest = $1"
 _BY_ID = _SELECT + " WHERE id = $1"
@@ -29,17 +31,7 @@ _TOUCH = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at 
 
 
 def _key(row: Any) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        digest=row["digest"],
-        prefix=row["prefix"],
-        name=row["name"],
-        plan=row["plan"],
-        active=row["active"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        last_used_at=row["last_used_at"],
-    )
+    return from_row({name: row[name] for name in _FIELDS}, ApiKey, "api_keys")
 
 
 class PgKeyRepository(KeyRepository):

@@ -3,10 +3,12 @@
 ``record()`` puts the row on a bounded queue and returns; one background task drains it into batches of
 up to ``batch_size`` rows, each written by one ``INSERT ... SELECT FROM unnest(...)``. While the database
 is down the batch is retried (tenacity, capped exponential backoff, logged at ERROR each time); the queue
-fills, and then ``record()`` waits for room (backpressure, logged) instead of dropping rows. Each row
-carries a writer-chosen ``row_id``, so a batch retried after a lost acknowledgement is not counted twice.
-The only rows ever discarded are ones PostgreSQL rejects as invalid data; each is logged at ERROR and
-counted in ``rejected``.
+fills, and then ``record()`` waits for room (backpressure, logged) instead of dropping rows, for up to
+``overflow_wait`` seconds: a request must not hang on a long outage, so a row that still finds no room
+then is dropped, counted in ``dropped`` and logged at ERROR (at most once a second, with the total). Each
+row carries a writer-chosen ``row_id``, so a batch retried after a lost acknowledgement is not counted
+twice. Besides those, the only rows ever discarded are ones PostgreSQL rejects as invalid data; each is
+logged at ERROR and counted in ``rejected``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from typing import Any
 
 import asyncpg
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never
 
 from apipod.adapters.postgres.database import PgDatabase
+from apipod.adapters.retry import ExponentialJitter
 from apipod.application.ports import UsageLog
-from apipod.domain.chat import Usage
+from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.errors import StorageError
 from apipod.domain.usage import Attempt, UsageRecord
 
@@ -70,7 +73,7 @@ def _text(value: str | None) -> str | None:
 
 def _row(record: UsageRecord) -> Row:
     usage = record.usage
-    attempts = [{"model": a.model, "account": a.account, "outcome": a.outcome} for a in record.attempts]
+    attempts = [converter.unstructure(a, Attempt) for a in record.attempts]
     return (
         uuid.uuid4(),
         _text(record.request_id),
@@ -94,26 +97,19 @@ def _row(record: UsageRecord) -> Row:
 
 
 def _record(row: Any) -> UsageRecord:
-    return UsageRecord(
-        request_id=row["request_id"],
-        key_id=row["key_id"],
-        user=row["user_name"],
-        requested_model=row["requested_model"],
-        routed_model=row["routed_model"],
-        upstream=row["upstream_provider"],
-        status=row["status"],
-        usage=Usage(
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cached_input_tokens=row["cached_input_tokens"],
-            cache_creation_input_tokens=row["cache_creation_input_tokens"],
-            reasoning_tokens=row["reasoning_tokens"],
-        ),
-        latency_ms=row["latency_ms"],
-        ttft_ms=row["ttft_ms"],
-        error=row["error"],
-        timestamp=row["timestamp"],
-        attempts=tuple(Attempt(model=a["model"], account=a["account"], outcome=a["outcome"]) for a in row["attempts"]),
+    names = ("request_id", "key_id", "requested_model", "routed_model", "status", "latency_ms", "ttft_ms", "error")
+    usage = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens")
+    return from_row(
+        {
+            **{name: row[name] for name in names},
+            "user": row["user_name"],
+            "upstream": row["upstream_provider"],
+            "usage": {name: row[name] for name in usage},
+            "timestamp": row["timestamp"],
+            "attempts": row["attempts"],
+        },
+        UsageRecord,
+        "usage_logs",
     )
 
 
@@ -127,6 +123,7 @@ class PgUsageLog(UsageLog):
     max_queue: rows that may wait for the writer before ``record()`` waits too.
     batch_size: most rows per INSERT.
     retry_initial, retry_max: backoff between attempts while the database is unavailable (seconds).
+    overflow_wait: longest wait of ``record()`` for room in a full queue before it drops the row.
     """
 
     def __init__(
@@ -137,6 +134,7 @@ class PgUsageLog(UsageLog):
         batch_size: int = 500,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
+        overflow_wait: float = 30.0,
     ) -> None:
         self._db = db
         self._queue: asyncio.Queue[Row] = asyncio.Queue(maxsize=max_queue)
@@ -146,6 +144,9 @@ class PgUsageLog(UsageLog):
         self._in_flight = 0
         self._writer: asyncio.Task[None] | None = None
         self._warned_full = float("-inf")
+        self._overflow_wait = overflow_wait
+        self._warned_dropped = float("-inf")
+        self.dropped = 0
         self.rejected = 0
         self.written = 0
 
@@ -169,7 +170,19 @@ class PgUsageLog(UsageLog):
                     "usage queue is full (%d rows waiting): requests wait for the writer; is the database down?",
                     self.depth,
                 )
-        await self._queue.put(row)
+        try:
+            await asyncio.wait_for(self._queue.put(row), self._overflow_wait)
+        except TimeoutError:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._warned_dropped >= 1.0:
+                self._warned_dropped = now
+                log.error(
+                    "usage row for request %s dropped: the queue stayed full for %.0fs; %d rows dropped so far",
+                    record.request_id,
+                    self._overflow_wait,
+                    self.dropped,
+                )
 
     async def flush(self) -> None:
         if self.depth == 0:
@@ -241,9 +254,8 @@ class PgUsageLog(UsageLog):
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and not _is_invalid_data(exc)),
-            wait=wait_exponential_jitter(
-                multiplier=self._retry_initial, jitter=self._retry_initial, max=self._retry_max
-            ),
+            # Not tenacity's wait_exponential_jitter: its keywords differ across the releases we allow.
+            wait=ExponentialJitter(self._retry_initial, self._retry_max, self._retry_initial),
             stop=stop_never,
             before_sleep=self._log_retry,
             reraise=True,

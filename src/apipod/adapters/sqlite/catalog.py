@@ -3,74 +3,120 @@
 Upstreams, their accounts and models are rows; a plan's routes, aliases and budgets are JSON columns
 (always read and written whole). ``snapshot()`` is served from an in-process copy that each write of this
 store replaces, so the request path never touches the file. Account secrets live in their own column and
-never reach a log or an error message.
+never reach a log or an error message; with a SecretBox, account secrets, header values and secret options
+are stored sealed (adapters/secret_box.py) and opened on read.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
+from apipod.adapters.secret_box import (
+    SecretBox,
+    account_place,
+    open_headers,
+    open_options,
+    open_with,
+    reseal,
+    reseal_headers,
+    reseal_options,
+    seal_headers,
+    seal_options,
+    seal_with,
+)
 from apipod.adapters.sqlite.database import SqliteDatabase, immediate
 from apipod.application.ports import CatalogStore
-from apipod.domain.catalog import (
-    Account,
-    Alias,
-    Catalog,
-    ModelLimits,
-    Plan,
-    Route,
-    Timeouts,
-    Upstream,
-    UpstreamKind,
-    UpstreamModel,
-)
+from apipod.dialects.catalog_wire import converter, from_row
+from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
 from apipod.domain.errors import NotFoundError
-from apipod.domain.quota import Budget, parse_window
 
 
 class SqliteCatalogStore(CatalogStore):
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase, box: SecretBox | None = None) -> None:
         self._db = db
+        self._box = box
         self._catalog: Catalog | None = None
 
     async def snapshot(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = await self._db.run(_load)
+            self._catalog = await self._db.run(self._load)
         return self._catalog
 
     async def load(self) -> Catalog:
         """Read the catalog from the database (at start-up, or to see another process's writes)."""
-        self._catalog = await self._db.run(_load)
+        self._catalog = await self._db.run(self._load)
         return self._catalog
+
+    async def reseal(self, target: SecretBox | None = None) -> int:
+        """Re-encrypt every stored secret not yet sealed under ``target`` (default: this store's key), in one
+        transaction; returns how many values were rewritten. At start-up this seals legacy plaintext; with
+        a new key it is the rotation, after which this store must not be used (it holds the old key)."""
+        box = target or self._box
+        if box is None:
+            return 0
+
+        def write(conn: sqlite3.Connection) -> int:
+            # secure_delete zeroes the freed old values, and the TRUNCATE checkpoint below empties the WAL
+            # that still holds them: the replaced plaintext (or old-key ciphertext) does not linger.
+            previous = conn.execute("PRAGMA secure_delete").fetchone()[0]
+            conn.execute("PRAGMA secure_delete = ON")
+            try:
+                count = _reseal(conn, self._box, box)
+            finally:
+                conn.execute(f"PRAGMA secure_delete = {int(previous)}")
+            if count:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return count
+
+        count = await self._db.run(write)
+        self._catalog = None
+        return count
 
     async def upsert_upstream(self, upstream: Upstream) -> None:
         def write(conn: sqlite3.Connection) -> Catalog:
             with immediate(conn):
+                timeouts = upstream.timeouts
                 conn.execute(
-                    "INSERT INTO upstreams (name, kind, base_url, headers, connect_timeout, read_timeout, options)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
+                    "INSERT INTO upstreams (name, kind, base_url, headers, connect_timeout, read_timeout,"
+                    " first_event_timeout, total_timeout, options, max_event_bytes, max_response_bytes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
                     " base_url = excluded.base_url, headers = excluded.headers,"
                     " connect_timeout = excluded.connect_timeout, read_timeout = excluded.read_timeout,"
-                    " options = excluded.options",
+                    " first_event_timeout = excluded.first_event_timeout, total_timeout = excluded.total_timeout,"
+                    " options = excluded.options, max_event_bytes = excluded.max_event_bytes,"
+                    " max_response_bytes = excluded.max_response_bytes",
                     (
                         upstream.name,
                         upstream.kind.value,
                         upstream.base_url,
-                        orjson.dumps(dict(upstream.headers)).decode(),
-                        upstream.timeouts.connect,
-                        upstream.timeouts.read,
-                        orjson.dumps(dict(upstream.options)).decode(),
+                        orjson.dumps(seal_headers(self._box, upstream.name, dict(upstream.headers))).decode(),
+                        timeouts.connect,
+                        timeouts.read,
+                        timeouts.first_event,
+                        timeouts.total,
+                        orjson.dumps(seal_options(self._box, upstream.name, dict(upstream.options))).decode(),
+                        upstream.max_event_bytes,
+                        upstream.max_response_bytes,
                     ),
                 )
                 conn.execute("DELETE FROM upstream_accounts WHERE upstream = ?", (upstream.name,))
                 conn.executemany(
                     "INSERT INTO upstream_accounts (upstream, idx, secret, project) VALUES (?, ?, ?, ?)",
-                    [(upstream.name, a.index, a.secret, a.project) for a in upstream.accounts],
+                    [
+                        (
+                            upstream.name,
+                            a.index,
+                            seal_with(self._box, a.secret, account_place(upstream.name, a.index)),
+                            a.project,
+                        )
+                        for a in upstream.accounts
+                    ],
                 )
-            return _load(conn)
+            return self._load(conn)
 
         self._catalog = await self._db.run(write)
 
@@ -95,12 +141,13 @@ class SqliteCatalogStore(CatalogStore):
                         limits.max_concurrency,
                     ),
                 )
-            return _load(conn)
+            return self._load(conn)
 
         self._catalog = await self._db.run(write)
 
     async def upsert_plan(self, plan: Plan) -> None:
         wanted = sorted({r.model for r in plan.routes} | {r.model for a in plan.aliases for r in a.routes})
+        table = converter.unstructure(plan, Plan)  # the JSON columns hold the plan table's own lists
 
         def write(conn: sqlite3.Connection) -> Catalog:
             with immediate(conn):
@@ -116,17 +163,15 @@ class SqliteCatalogStore(CatalogStore):
                     " max_concurrency = excluded.max_concurrency",
                     (
                         plan.name,
-                        orjson.dumps(_routes_json(plan.routes)).decode(),
-                        orjson.dumps(
-                            [{"name": a.name, "routes": _routes_json(a.routes)} for a in plan.aliases]
-                        ).decode(),
-                        orjson.dumps([_budget_json(b) for b in plan.budgets]).decode(),
+                        orjson.dumps(table["routes"]).decode(),
+                        orjson.dumps(table["aliases"]).decode(),
+                        orjson.dumps(table["budgets"]).decode(),
                         int(plan.strict_models),
                         plan.rpm,
                         plan.max_concurrency,
                     ),
                 )
-            return _load(conn)
+            return self._load(conn)
 
         self._catalog = await self._db.run(write)
 
@@ -141,71 +186,115 @@ class SqliteCatalogStore(CatalogStore):
                 account = Account(int(row[0]), secret)
                 conn.execute(
                     "INSERT INTO upstream_accounts (upstream, idx, secret, project) VALUES (?, ?, ?, NULL)",
-                    (upstream, account.index, secret),
+                    (upstream, account.index, seal_with(self._box, secret, account_place(upstream, account.index))),
                 )
-            return account, _load(conn)
+            return account, self._load(conn)
 
         account, self._catalog = await self._db.run(write)
         return account
 
-
-def _routes_json(routes: tuple[Route, ...]) -> list[dict[str, Any]]:
-    return [{"model": r.model, "weight": r.weight} for r in routes]
-
-
-def _routes(data: list[dict[str, Any]]) -> tuple[Route, ...]:
-    return tuple(Route(r["model"], float(r["weight"])) for r in data)
+    def _load(self, conn: sqlite3.Connection) -> Catalog:
+        return _load(conn, self._box)
 
 
-def _budget_json(budget: Budget) -> dict[str, Any]:
-    return {"window": budget.window.name, "tokens": budget.tokens, "requests": budget.requests}
+def _reseal(conn: sqlite3.Connection, source: SecretBox | None, box: SecretBox) -> int:
+    """Re-seal, in one write transaction, every stored secret not sealed under ``box``; returns the count."""
+    count = 0
+    with immediate(conn):
+        rows = conn.execute("SELECT upstream, idx, secret FROM upstream_accounts").fetchall()
+        for upstream, idx, secret in rows:
+            new = reseal(source, box, secret, account_place(upstream, idx))
+            if new is not None:
+                conn.execute(
+                    "UPDATE upstream_accounts SET secret = ? WHERE upstream = ? AND idx = ?",
+                    (new, upstream, idx),
+                )
+                count += 1
+        for name, headers, options in conn.execute("SELECT name, headers, options FROM upstreams").fetchall():
+            new_headers = reseal_headers(source, box, name, orjson.loads(headers))
+            new_options = reseal_options(source, box, name, orjson.loads(options))
+            if new_headers is not None or new_options is not None:
+                conn.execute(
+                    "UPDATE upstreams SET headers = COALESCE(?, headers), options = COALESCE(?, options)"
+                    " WHERE name = ?",
+                    (_json_or_none(new_headers), _json_or_none(new_options), name),
+                )
+                count += 1
+    return count
 
 
-def _budget(data: dict[str, Any]) -> Budget:
-    return Budget(window=parse_window(data["window"]), tokens=data["tokens"], requests=data["requests"])
+def _json_or_none(value: dict[str, object] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
 
 
-def _load(conn: sqlite3.Connection) -> Catalog:
-    """The whole catalog, in the order things were first created."""
-    accounts: dict[str, list[Account]] = {}
+def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    columns = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(columns, row, strict=True))
+
+
+def _load(conn: sqlite3.Connection, box: SecretBox | None) -> Catalog:
+    """The whole catalog, in the order things were first created, its secrets opened."""
+    accounts: dict[str, list[dict[str, Any]]] = {}
     for upstream, idx, secret, project in conn.execute(
         "SELECT upstream, idx, secret, project FROM upstream_accounts ORDER BY upstream, idx"
     ):
-        accounts.setdefault(upstream, []).append(Account(idx, secret, project))
+        secret = open_with(box, secret, account_place(upstream, idx))
+        accounts.setdefault(upstream, []).append({"index": idx, "secret": secret, "project": project})
     upstreams = tuple(
-        Upstream(
-            name=name,
-            kind=UpstreamKind(kind),
-            base_url=base_url,
-            accounts=tuple(accounts.get(name, ())),
-            headers=orjson.loads(headers),
-            timeouts=Timeouts(connect=connect, read=read),
-            options=orjson.loads(options),
+        from_row(
+            {
+                "name": row["name"],
+                "kind": row["kind"],
+                "base_url": row["base_url"],
+                "accounts": accounts.get(row["name"], []),
+                "headers": open_headers(box, row["name"], orjson.loads(row["headers"])),
+                "timeouts": {
+                    "connect": row["connect_timeout"],
+                    "read": row["read_timeout"],
+                    "first_event": row["first_event_timeout"],
+                    "total": row["total_timeout"],
+                },
+                "options": open_options(box, row["name"], orjson.loads(row["options"])),
+                "max_event_bytes": row["max_event_bytes"],
+                "max_response_bytes": row["max_response_bytes"],
+            },
+            Upstream,
+            "upstreams",
         )
-        for name, kind, base_url, headers, connect, read, options in conn.execute(
-            "SELECT name, kind, base_url, headers, connect_timeout, read_timeout, options FROM upstreams ORDER BY rowid"
-        )
+        for row in _dicts(conn.execute("SELECT * FROM upstreams ORDER BY rowid"))
     )
     models = tuple(
-        UpstreamModel(
-            name=name,
-            upstream=upstream,
-            upstream_model=upstream_model,
-            limits=ModelLimits(rpm=rpm, tpm=tpm, rpd=rpd, max_concurrency=max_concurrency),
+        from_row(
+            {
+                "name": name,
+                "provider": upstream,
+                "upstream_model": upstream_model,
+                "rpm": rpm,
+                "tpm": tpm,
+                "rpd": rpd,
+                "max_concurrency": max_concurrency,
+            },
+            UpstreamModel,
+            "upstream_models",
         )
         for name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency in conn.execute(
             "SELECT name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency FROM upstream_models ORDER BY rowid"
         )
     )
     plans = tuple(
-        Plan(
-            name=name,
-            routes=_routes(orjson.loads(routes)),
-            aliases=tuple(Alias(a["name"], _routes(a["routes"])) for a in orjson.loads(aliases)),
-            budgets=tuple(_budget(b) for b in orjson.loads(budgets)),
-            strict_models=bool(strict_models),
-            rpm=rpm,
-            max_concurrency=max_concurrency,
+        from_row(
+            {
+                "name": name,
+                "routes": orjson.loads(routes),
+                "aliases": orjson.loads(aliases),
+                "budgets": orjson.loads(budgets),
+                "strict_models": bool(strict_models),
+                "rpm": rpm,
+                "max_concurrency": max_concurrency,
+            },
+            Plan,
+            "plans",
         )
         for name, routes, aliases, budgets, strict_models, rpm, max_concurrency in conn.execute(
             "SELECT name, routes, aliases, budgets, strict_models, rpm, max_concurrency FROM plans ORDER BY rowid"

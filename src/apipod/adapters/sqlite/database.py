@@ -206,6 +206,7 @@ class SqliteDatabase:
     def _open(self) -> sqlite3.Connection:
         if self._path != MEMORY:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self._path)
         # isolation_level=None: no implicit transactions; adapters say BEGIN IMMEDIATE themselves.
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
@@ -247,6 +248,18 @@ class SqliteDatabase:
                 )
             applied.append(migration.version)
         return applied
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644). SQLite gives the -wal and -shm
+    files the database file's mode, so they are private too. An existing file keeps its mode."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError:
+        # NOTE: sqlite3.connect reports an unusable path better (as a StorageError).
+        return
 
 
 def _current_version(conn: sqlite3.Connection) -> int:

@@ -7,26 +7,20 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from apipod.adapters.sqlite.database import SqliteDatabase, from_text, immediate, optional_from_text, to_text
+from apipod.adapters.sqlite.database import SqliteDatabase, immediate, to_text
 from apipod.application.ports import KeyRepository
+from apipod.dialects.catalog_wire import from_row
 from apipod.domain.errors import ConflictError, NotFoundError
 from apipod.domain.keys import ApiKey
 
 _COLUMNS = "id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at"
+_FIELDS = _COLUMNS.split(", ")
 
 
 def _key(row: tuple[Any, ...]) -> ApiKey:
-    return ApiKey(
-        id=row[0],
-        digest=row[1],
-        prefix=row[2],
-        name=row[3],
-        plan=row[4],
-        active=bool(row[5]),
-        created_at=from_text(row[6]),
-        expires_at=optional_from_text(row[7]),
-        last_used_at=optional_from_text(row[8]),
-    )
+    data = dict(zip(_FIELDS, row, strict=True))
+    data["active"] = bool(data["active"])  # SQLite has no boolean
+    return from_row(data, ApiKey, "api_keys")
 
 
 class SqliteKeyRepository(KeyRepository):

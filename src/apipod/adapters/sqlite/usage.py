@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from apipod.adapters.sqlite.database import SqliteDatabase, from_text, to_text
+from apipod.adapters.sqlite.database import SqliteDatabase, to_text
 from apipod.application.ports import UsageLog
-from apipod.domain.chat import Usage
+from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.errors import ApipodError
 from apipod.domain.usage import Attempt, UsageRecord
 
@@ -54,33 +54,35 @@ def _row(record: UsageRecord) -> _Row:
         record.ttft_ms,
         record.error,
         to_text(record.timestamp),
-        orjson.dumps(
-            [{"model": a.model, "account": a.account, "outcome": a.outcome} for a in record.attempts]
-        ).decode(),
+        orjson.dumps([converter.unstructure(a, Attempt) for a in record.attempts]).decode(),
     )
 
 
 def _record(row: _Row) -> UsageRecord:
-    return UsageRecord(
-        request_id=row[0],
-        key_id=row[1],
-        user=row[2],
-        requested_model=row[3],
-        routed_model=row[4],
-        upstream=row[5],
-        status=row[6],
-        usage=Usage(
-            input_tokens=row[8],
-            output_tokens=row[9],
-            cached_input_tokens=row[10],
-            cache_creation_input_tokens=row[11],
-            reasoning_tokens=row[12],
-        ),
-        latency_ms=row[13],
-        ttft_ms=row[14],
-        error=row[15],
-        timestamp=from_text(row[16]),
-        attempts=tuple(Attempt(**a) for a in orjson.loads(row[17])),
+    return from_row(
+        {
+            "request_id": row[0],
+            "key_id": row[1],
+            "user": row[2],
+            "requested_model": row[3],
+            "routed_model": row[4],
+            "upstream": row[5],
+            "status": row[6],
+            "usage": {
+                "input_tokens": row[8],
+                "output_tokens": row[9],
+                "cached_input_tokens": row[10],
+                "cache_creation_input_tokens": row[11],
+                "reasoning_tokens": row[12],
+            },
+            "latency_ms": row[13],
+            "ttft_ms": row[14],
+            "error": row[15],
+            "timestamp": row[16],
+            "attempts": orjson.loads(row[17]),
+        },
+        UsageRecord,
+        "usage_records",
     )
 
 

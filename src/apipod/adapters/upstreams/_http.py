@@ -1,7 +1,11 @@
 """What every HTTP upstream adapter shares, so that no vendor file re-implements it.
 
 - the shared ``httpx.AsyncClient`` (``make_http_client``, called once by the composition root);
-- per-upstream timeouts: connect and *idle* read, never a total (a long generation is not a failure);
+- per-upstream timeouts: connect and *idle* read through httpx; ``first_event`` and ``total`` through one
+  loop timer per call (``_deadline``), since a keep-alive comment every few seconds defeats an idle timeout;
+- size caps: one SSE event (``max_event_bytes``, in the SSE decoder), a JSON answer (``max_response_bytes``,
+  read incrementally), one tool call's streamed arguments (``max_response_bytes`` too: a non-streamed answer
+  holding the same call could be no larger);
 - retrying a failed connection before any response exists, and nothing else (``apipod.adapters.retry``);
 - status -> domain error through the dialect's ``decode_error``; transport failures -> ``UpstreamUnavailableError``;
 - streaming: SSE decoding, the dialect's ``StreamDecoder``, and the first-event rule of ``UpstreamClient``.
@@ -23,11 +27,18 @@ import httpx
 import orjson
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._deadline import Deadline
+from apipod.adapters.upstreams._faults import configured_secrets, log_upstream_error
 from apipod.adapters.upstreams._gate import Gate
-from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent
+from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 from apipod.domain.catalog import Timeouts, Upstream
-from apipod.domain.errors import UpstreamError, UpstreamUnavailableError
-from apipod.domain.stream import StreamEvent, StreamFailed
+from apipod.domain.errors import (
+    UpstreamError,
+    UpstreamResponseTooLargeError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from apipod.domain.stream import StreamEvent, StreamFailed, ToolCallDelta
 
 __all__ = [
     "CONNECT_ERRORS",
@@ -134,19 +145,44 @@ class UpstreamHttp:
     async def request_json(
         self, upstream: Upstream, method: str, url: str, *, headers: Mapping[str, str], body: Any = None
     ) -> Any:
-        """One request answered with JSON. Raises the dialect's error for a non-2xx status, and
-        ``UpstreamUnavailableError`` for transport failures and a body that is not JSON."""
-        response = await self._open(upstream, method, url, headers, body)
+        """One request answered with JSON. Raises the dialect's error for a non-2xx status,
+        ``UpstreamTimeoutError`` past ``total`` (not ``first_event``: see ``Deadline``),
+        ``UpstreamResponseTooLargeError`` past ``max_response_bytes``, and ``UpstreamUnavailableError`` for
+        transport failures and a body that is not JSON."""
+        deadline = Deadline(upstream, first_event=False)
         try:
-            content = await response.aread()
-        except httpx.HTTPError as exc:
-            raise transport_error(upstream, exc) from exc
+            content = await deadline.run(self._fetch(upstream, method, url, headers, body, deadline))
         finally:
-            await _close(response)
+            deadline.cancel()
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise UpstreamUnavailableError("The upstream's answer is not JSON.", upstream=upstream.name) from exc
+
+    async def _fetch(
+        self, upstream: Upstream, method: str, url: str, headers: Mapping[str, str], body: Any, deadline: Deadline
+    ) -> bytes:
+        """The whole 2xx body, read chunk by chunk and refused as soon as it passes the cap (never buffered
+        whole first and measured after)."""
+        response = await self._open(upstream, method, url, headers, body)
+        limit = upstream.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                if deadline.awaiting_first:
+                    deadline.first_event()
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamResponseTooLargeError(
+                        f"The upstream's answer is longer than {limit} bytes.", upstream=upstream.name
+                    )
+                parts.append(chunk)
+        except httpx.HTTPError as exc:
+            raise transport_error(upstream, exc) from exc
+        finally:
+            await _close(response)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def stream(
         self,
@@ -158,20 +194,47 @@ class UpstreamHttp:
         decoder: EventDecoder,
     ) -> AsyncIterator[StreamEvent]:
         """POST ``body`` and relay the SSE answer as canonical events, following ``UpstreamClient.stream``:
-        failures before the first event are raised, later ones end the stream with ``StreamFailed``.
+        failures before the first event are raised, later ones end the stream with ``StreamFailed``. That
+        includes the bounds: ``first_event``/``total`` (``UpstreamTimeoutError``), ``max_event_bytes`` and a
+        tool call's arguments past ``max_response_bytes`` (``UpstreamResponseTooLargeError``).
 
         The request opens on the first ``__anext__`` and closes however the generator ends, so closing it
         early cancels the upstream request.
         """
-        response = await self._open(upstream, "POST", url, headers, body)
+        deadline = Deadline(upstream)
+        try:
+            response = await deadline.run(self._open(upstream, "POST", url, headers, body))
+        except BaseException:
+            deadline.cancel()
+            raise
         chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        read = chunks.__anext__
+        current_task = asyncio.current_task
+        loop_time = asyncio.get_running_loop().time
         gate = Gate()
-        sse = SSEDecoder()
+        sse = SSEDecoder(upstream.max_event_bytes)
+        arguments = _ArgumentsCap(upstream)
         try:
             try:
-                async for chunk in chunks:
+                while True:
+                    # deadline.enter(), inlined and mostly skipped: this runs once per chunk
+                    if deadline.expired:
+                        raise deadline.error()
+                    if loop_time() >= deadline.watch_from:
+                        deadline.task = current_task()
+                    try:
+                        chunk = await read()
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        deadline.task = None
                     for name, data in sse.feed(chunk):
-                        for event in gate.admit(decoder.feed(name, data), upstream):
+                        events = decoder.feed(name, data)
+                        if events and deadline.awaiting_first:
+                            deadline.first_event()
+                        for event in gate.admit(events, upstream):
+                            if type(event) is ToolCallDelta:
+                                arguments.count(event)
                             yield event
                         if gate.done:
                             break
@@ -179,18 +242,31 @@ class UpstreamHttp:
                         break
                 if not gate.done:
                     events = [e for name, data in sse.close() for e in decoder.feed(name, data)]
-                    for event in gate.admit(events + decoder.close(), upstream):
+                    events += decoder.close()
+                    for event in gate.admit(events, upstream):
+                        if type(event) is ToolCallDelta:
+                            arguments.count(event)
                         yield event
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, SSEEventTooLarge, UpstreamTimeoutError, UpstreamResponseTooLargeError) as exc:
+                error = _stream_error(upstream, exc)
                 if not gate.open:
-                    raise transport_error(upstream, exc) from exc
-                yield StreamFailed("upstream", transport_error(upstream, exc).message)
+                    raise error from exc
+                yield StreamFailed("upstream", error.message)
+                return
+            except asyncio.CancelledError:
+                if not deadline.absorbs():
+                    raise
+                if not gate.open:
+                    raise deadline.error() from None
+                yield StreamFailed("upstream", deadline.error().message)
                 return
             if not gate.open:
                 raise UpstreamUnavailableError("The upstream's stream ended without an answer.", upstream=upstream.name)
             if gate.finished:
+                deadline.cancel()
                 await _drain(chunks)
         finally:
+            deadline.cancel()
             with contextlib.suppress(httpx.HTTPError):
                 await chunks.aclose()
             await _close(response)
@@ -228,10 +304,45 @@ class UpstreamHttp:
             content = await _read_capped(response)
         finally:
             await _close(response)
-        log.info("upstream %s: HTTP %d", upstream.name, status)
         error = self._decode_error(status, content, response.headers)
         error.upstream = upstream.name
+        # The upstream's text goes to the log only, without what was sent or configured (an echo of either).
+        log_upstream_error(upstream.name, status, error, {**headers, **configured_secrets(upstream)})
         raise error
+
+
+class _ArgumentsCap:
+    """Counts each streamed tool call's argument text (``ToolCallDelta`` fragments, by call key) and raises
+    ``UpstreamResponseTooLargeError`` past ``max_response_bytes``. Only counted, never joined: apipod relays
+    fragments as they come, but whoever assembles them (the caller's SDK) must not be handed an endless call.
+    Lengths are characters, which the cap's bytes bound within UTF-8's factor; arguments are mostly ASCII."""
+
+    __slots__ = ("_limit", "_sizes", "_upstream")
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+        self._limit = upstream.max_response_bytes
+        self._sizes: dict[int, int] = {}
+
+    def count(self, event: ToolCallDelta) -> None:
+        size = self._sizes.get(event.key, 0) + len(event.fragment)
+        if size > self._limit:
+            raise UpstreamResponseTooLargeError(
+                f"A tool call's arguments from the upstream are longer than {self._limit} bytes.",
+                upstream=self._upstream.name,
+            )
+        self._sizes[event.key] = size
+
+
+def _stream_error(upstream: Upstream, exc: Exception) -> UpstreamError:
+    """What broke a stream, as the domain error raised before the first event or told in ``StreamFailed``."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, SSEEventTooLarge):
+        return UpstreamResponseTooLargeError(
+            f"The upstream sent an event longer than {exc.limit} bytes.", upstream=upstream.name
+        )
+    return transport_error(upstream, exc)
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -4,15 +4,29 @@ Why our own rather than httpx-sse: it works on bytes end to end (the dialect dec
 orjson straight from bytes, so text decoding would be a wasted copy), and it keeps a partial line as a list
 of pieces joined once when the line completes, so a 10 MB ``data:`` line arriving in 16 KB chunks costs one
 join instead of a quadratic series of re-scans and re-copies.
+
+It also bounds what it buffers (``max_event_bytes``): the pieces of an unterminated line and the data lines
+of an undispatched event are counted as they arrive, and the decoder raises ``SSEEventTooLarge`` before
+joining past the cap, so a hostile upstream's endless line costs at most the cap in memory.
 """
 
 from __future__ import annotations
+
+import sys
 
 SSEEvent = tuple[str | None, bytes]
 """One dispatched event: its ``event:`` name (None when absent) and its data lines joined by ``\\n``."""
 
 _LF = b"\n"
 _CR = b"\r"
+
+
+class SSEEventTooLarge(Exception):  # noqa: N818 - a condition of the body, raised to stop reading it
+    """A line or an event grew past the decoder's cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an SSE event longer than {limit} bytes")
+        self.limit = limit
 
 
 class SSEDecoder:
@@ -24,13 +38,16 @@ class SSEDecoder:
     line and their last event (``[DONE]``, ``message_stop``) matters.
     """
 
-    __slots__ = ("_cr_pending", "_data", "_event", "_tail")
+    __slots__ = ("_cr_pending", "_data", "_data_size", "_event", "_limit", "_tail", "_tail_size")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         self._tail: list[bytes] = []  # pieces of the current, unterminated line
+        self._tail_size = 0  # their total length
         self._cr_pending = False  # the last chunk ended in "\r": a "\n" opening the next belongs to it
         self._event: str | None = None
         self._data: list[bytes] = []
+        self._data_size = 0  # total length of the current event's data lines
+        self._limit = max_event_bytes or sys.maxsize
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if not chunk:
@@ -45,15 +62,23 @@ class SSEDecoder:
         end = chunk.rfind(_LF)
         if end < 0:
             if chunk:
+                self._tail_size += len(chunk)
+                if self._tail_size > self._limit:
+                    raise SSEEventTooLarge(self._limit)
                 self._tail.append(chunk)
             return []
         if self._tail:
+            if self._tail_size + chunk.find(_LF) > self._limit:  # the line the tail starts ends too late
+                raise SSEEventTooLarge(self._limit)
             self._tail.append(chunk[:end])
             complete = b"".join(self._tail)
             self._tail.clear()
         else:
             complete = chunk[:end]
-        if end + 1 < len(chunk):
+        self._tail_size = len(chunk) - end - 1
+        if self._tail_size:
+            if self._tail_size > self._limit:
+                raise SSEEventTooLarge(self._limit)
             self._tail.append(chunk[end + 1 :])
         events: list[SSEEvent] = []
         for line in complete.split(_LF):
@@ -66,6 +91,7 @@ class SSEDecoder:
         if self._tail:
             self._line(b"".join(self._tail), events)
             self._tail.clear()
+            self._tail_size = 0
         self._line(b"", events)
         return events
 
@@ -75,10 +101,15 @@ class SSEDecoder:
                 data = self._data[0] if len(self._data) == 1 else _LF.join(self._data)
                 events.append((self._event, data))
                 self._data = []
+                self._data_size = 0
             self._event = None
             return
         if line.startswith(b"data:"):
-            self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            value = line[6:] if line.startswith(b"data: ") else line[5:]
+            self._data_size += len(value)
+            if self._data_size > self._limit:
+                raise SSEEventTooLarge(self._limit)
+            self._data.append(value)
             return
         if line[0] == 0x3A:  # ":" a comment, often a keep-alive
             return

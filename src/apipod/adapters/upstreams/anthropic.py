@@ -1,7 +1,7 @@
 """Anthropic-compatible upstreams (Anthropic, and gateways that speak Messages): ``/v1/messages`` over HTTP.
 
 ``base_url`` has no version path, as the Anthropic SDK's does (``https://api.anthropic.com``); apipod
-appends ``/v1/messages`` and ``/v1/models``. See anthropic-messages.md.
+appends ``/v1/messages`` and ``/v1/models``. See docs/protocols/anthropic-messages.md.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import attrs
 import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
-from apipod.application.ports import UpstreamCall, UpstreamClient
+from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import anthropic as dialect
 from apipod.domain.catalog import Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
@@ -36,8 +37,10 @@ class AnthropicUpstream(UpstreamClient):
 
     kind = UpstreamKind.ANTHROPIC
 
-    def __init__(self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
-        self._http = UpstreamHttp(client, decode_error=dialect.decode_error, retry=retry)
+    def __init__(
+        self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, clock: Clock | None = None
+    ) -> None:
+        self._http = UpstreamHttp(client, decode_error=dated(dialect.decode_error, clock), retry=retry)
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
         body = dialect.encode_request(request, model=call.model.upstream_model, stream=False)

@@ -1,5 +1,5 @@
 """Antigravity: Google's Cloud Code Assist API (``v1internal``), serving Gemini and Claude models under a
-Google account's quota (antigravity.md).
+Google account's quota (docs/protocols/antigravity.md).
 
 Each account is a Google refresh token (``antigravity_auth``); its Cloud project comes from the
 configuration or from ``loadCodeAssist`` (onboarding the account when it has none) and is cached. Requests

@@ -1,4 +1,4 @@
-"""Google OAuth access tokens for Antigravity accounts (antigravity.md §3).
+"""Google OAuth access tokens for Antigravity accounts (docs/protocols/antigravity.md §3).
 
 An account is a Google refresh token. The access token minted from it is cached, refreshed lazily five
 minutes before it expires, and minted by one refresh however many requests need it at that moment (a

@@ -1,11 +1,12 @@
-"""Antigravity (Cloud Code) error answers -> domain errors (antigravity.md §8).
+"""Antigravity (Cloud Code) error answers -> domain errors (docs/protocols/antigravity.md §8).
 
 A 429 from Cloud Code means one of three things, and the dispatcher must tell them apart: a short rate limit
 (rest this account and model briefly), an exhausted quota (rest it until the quota resets, let the other
-accounts serve) or a model out of capacity (not the account's fault). The reset delay comes from, in order:
-the ``Retry-After`` header, ``RetryInfo.retryDelay``, ``ErrorInfo.metadata.quotaResetDelay`` (a Go
-duration), ``quotaResetTimeStamp`` (RFC 3339) and the message's "reset after 3s". Everything that is not
-Antigravity-specific falls through to the Gemini codec's ``decode_error``.
+accounts serve) or a model out of capacity (not the account's fault). This module only reads which one it
+is, and the reset delay, from Cloud Code's error shape; ``apipod.dialects.upstream_faults`` decides, as for
+every upstream. The delay comes from, in order: the shared parser (``Retry-After``, ``RetryInfo``), then
+``ErrorInfo.metadata.quotaResetDelay`` (a Go duration), ``quotaResetTimeStamp`` (RFC 3339) and the
+message's "reset after 3s".
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 import orjson
 
 from apipod.dialects import gemini
-from apipod.domain.errors import (
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamOverloadedError,
-    UpstreamRateLimitedError,
-)
+from apipod.dialects.upstream_faults import parse_go_duration, retry_after, upstream_error
+from apipod.domain.errors import UpstreamAuthError, UpstreamError, UpstreamOverloadedError, UpstreamRateLimitedError
+
+__all__ = ["AccessTokenRejectedError", "decode_error", "error_decoder", "parse_go_duration", "reset_delay"]
 
 MIN_REST = 2.0  # floor of any reset delay: shorter waits only make the account fail again at once
 SHORT_LIMIT = 60.0  # a delay below this is a rate limit, at or above it the quota is spent
@@ -31,11 +30,9 @@ EXHAUSTED_REST = 60.0  # an exhausted quota that states no reset time: the first
 CAPACITY_REST = 5.0  # model out of capacity: the first step of the reference's backoff
 
 _TYPE = "type.googleapis.com/google.rpc."
-_EXHAUSTED_REASONS = frozenset({"QUOTA_EXHAUSTED", "INSUFFICIENT_G1_CREDITS_BALANCE"})
+_SPENT_REASONS = frozenset({"QUOTA_EXHAUSTED", "INSUFFICIENT_G1_CREDITS_BALANCE"})
 _CAPACITY_MARKERS = ("model_capacity_exhausted", "capacity_exhausted", "model is currently overloaded")
 _VERIFY_REASONS = frozenset({"VALIDATION_REQUIRED", "ACCOUNT_DISABLED", "USER_DISABLED"})
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _RESET_AFTER = re.compile(r"reset after (\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)")
 
 
@@ -54,56 +51,60 @@ def error_decoder(now: Callable[[], datetime]) -> Callable[[int, bytes, Mapping[
 
 
 def decode_error(status: int, body: bytes, headers: Mapping[str, str], *, now: datetime) -> UpstreamError:
-    error = _error_object(body)
-    rpc_status = str(error.get("status") or "")
-    if status == 429 or rpc_status == "RESOURCE_EXHAUSTED":
-        return _too_many(status, error, headers, now)
-    if status == 401:
-        return AccessTokenRejectedError(f"Cloud Code rejected the account's access token (HTTP 401 {rpc_status}).")
-    if status == 403:
-        message = str(error.get("message") or "")
-        reason = _error_info(error).get("reason")
-        if "violation of Terms of Service" in message or "has been disabled" in message:
-            return UpstreamAuthError("Google has disabled this Antigravity account (HTTP 403).")
-        if reason in _VERIFY_REASONS:
-            return UpstreamAuthError(f"The Google account must be verified in a browser (HTTP 403 {reason}).")
-    return gemini.decode_error(status, body, headers)
-
-
-def _too_many(status: int, error: Mapping[str, Any], headers: Mapping[str, str], now: datetime) -> UpstreamError:
-    info = _error_info(error)
-    reason = str(info.get("reason") or "")
-    message = str(error.get("message") or "")
-    delay = reset_delay(error, headers, now)
-    label = f"HTTP {status} {reason or error.get('status') or ''}".rstrip()
-    if reason == "MODEL_CAPACITY_EXHAUSTED" or any(m in message.lower() for m in _CAPACITY_MARKERS):
-        return UpstreamOverloadedError(
-            f"The model has no capacity right now ({label}).", retry_after=max(delay or CAPACITY_REST, MIN_REST)
+    raw = _error_object(body)
+    error = gemini.read_error(raw)
+    message = error.message or body[:500].decode("utf-8", "replace").strip()
+    reason = str(_error_info(raw).get("reason") or "")
+    if status != 429 and error.rpc_status != "RESOURCE_EXHAUSTED":
+        decoded = upstream_error(
+            status, codes=error.codes, hints=error.hints, message=message, headers=headers, now=now
         )
-    if reason in _EXHAUSTED_REASONS:
-        exhausted = True
-    elif reason == "RATE_LIMIT_EXCEEDED":
-        exhausted = False
-    elif delay is not None:
-        exhausted = delay >= SHORT_LIMIT
-    else:
-        exhausted = "quota" in message.lower()
-    rest = max(delay, MIN_REST) if delay is not None else (EXHAUSTED_REST if exhausted else None)
-    what = "quota for this model is exhausted" if exhausted else "rate limit was hit"
-    return UpstreamRateLimitedError(
-        f"The Antigravity account's {what} ({label}).", retry_after=rest, exhausted=exhausted
+        return _account_error(status, reason, decoded) if isinstance(decoded, UpstreamAuthError) else decoded
+    delay = reset_delay(raw, headers, now)
+    hint = _too_many(reason, message, delay)
+    decoded = upstream_error(
+        status, codes=error.codes, hints=(*error.hints, hint), message=message, headers=headers, now=now, delay=delay
     )
+    if isinstance(decoded, UpstreamOverloadedError):  # the model's capacity, whatever the account
+        decoded.retry_after = max(delay or CAPACITY_REST, MIN_REST)
+    elif isinstance(decoded, UpstreamRateLimitedError):
+        fallback = EXHAUSTED_REST if decoded.exhausted else None
+        decoded.retry_after = max(delay, MIN_REST) if delay is not None else fallback
+    return decoded
+
+
+def _too_many(reason: str, message: str, delay: float | None) -> str:
+    """The hint that tells the shared table which kind of 429 this is."""
+    if reason == "MODEL_CAPACITY_EXHAUSTED" or any(m in message.lower() for m in _CAPACITY_MARKERS):
+        return "model_capacity_exhausted"
+    if reason in _SPENT_REASONS:
+        return reason
+    if reason == "RATE_LIMIT_EXCEEDED":
+        return reason
+    spent = delay >= SHORT_LIMIT if delay is not None else "quota" in message.lower()
+    return "QUOTA_EXHAUSTED" if spent else "RATE_LIMIT_EXCEEDED"
+
+
+def _account_error(status: int, reason: str, error: UpstreamAuthError) -> UpstreamAuthError:
+    """The shared auth error, with what it means for this Google account in ``detail`` (the operator's)
+    and the token-refresh subclass for a 401."""
+    detail = error.detail
+    if "violation of Terms of Service" in detail or "has been disabled" in detail:
+        detail = f"Google has disabled this Antigravity account: {detail}"
+    elif reason in _VERIFY_REASONS:
+        detail = f"The Google account must be verified in a browser ({reason}): {detail}"
+    if status == 401:
+        return AccessTokenRejectedError(error.message, detail=detail)
+    error.detail = detail
+    return error
 
 
 def reset_delay(error: Mapping[str, Any], headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds until the upstream says to try again, from the first source that states it."""
-    header = gemini.retry_after_header(headers)
-    if header is not None:
-        return header
-    for detail in _details(error, "RetryInfo"):
-        delay = gemini.parse_duration(detail.get("retryDelay"))
-        if delay is not None:
-            return delay
+    details = error.get("details")
+    delay = retry_after(headers, now=now, details=details if isinstance(details, list) else (), limits=False)
+    if delay is not None:
+        return delay
     metadata = _error_info(error).get("metadata")
     if isinstance(metadata, Mapping):
         delay = parse_go_duration(metadata.get("quotaResetDelay"))
@@ -119,20 +120,6 @@ def reset_delay(error: Mapping[str, Any], headers: Mapping[str, str], now: datet
                 return max(0.0, (when - now).total_seconds())
     found = _RESET_AFTER.search(str(error.get("message") or ""))
     return parse_go_duration(found.group(1)) if found else None
-
-
-def parse_go_duration(value: Any) -> float | None:
-    """A Go duration string (``479.417207ms``, ``1.5s``, ``1h2m3s``) in seconds, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    total = 0.0
-    end = 0
-    for match in _GO_DURATION.finditer(value):
-        if match.start() != end:
-            return None
-        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
-        end = match.end()
-    return total if end == len(value) else None
 
 
 def _error_object(body: bytes) -> Mapping[str, Any]:

@@ -1,4 +1,4 @@
-"""Each Antigravity account's Cloud project (antigravity.md §4).
+"""Each Antigravity account's Cloud project (docs/protocols/antigravity.md §4).
 
 Every generation names a project. An account configured with one (``projects`` in the catalog) uses it;
 otherwise ``loadCodeAssist`` says which, and an account that has none yet is onboarded with ``onboardUser``

@@ -1,4 +1,5 @@
-"""The Cloud Code request envelope and the body rules Antigravity adds to plain Gemini (antigravity.md §5, §7).
+"""The Cloud Code request envelope and the body rules Antigravity adds to plain Gemini
+(docs/protocols/antigravity.md §5, §7).
 
 The body itself comes from the Gemini codec; this module adjusts it for Antigravity (stricter tool schemas,
 ``systemInstruction`` with a role, a ``sessionId``) and, for Claude models, for the Claude rules of §5.1:
@@ -180,7 +181,7 @@ def _claude_rules(body: Json, request: ChatRequest, model: str) -> None:
     config: Json = body.get("generationConfig") or {}
     config.pop("thinkingConfig", None)
     budget = claude_budget(request.thinking, model)
-    # translation.md §5.4(4): a tool loop whose last call turn carries no signed thinking cannot continue
+    # docs/protocols/translation.md §5.4(4): a tool loop whose last call turn carries no signed thinking cannot continue
     # with thinking on (Claude answers 400), so thinking is switched off for this request.
     if budget is not None and signed_loop:
         config["thinkingConfig"] = {"include_thoughts": True, "thinking_budget": budget}

@@ -5,7 +5,7 @@ for a short-lived Copilot token. Chat goes to the OpenAI-compatible ``/chat/comp
 models whose Copilot model entry lists ``/v1/messages``: those speak Anthropic Messages natively, which
 keeps thinking blocks and their signatures. The HTTP work is ``OpenAIUpstream``'s and
 ``AnthropicUpstream``'s, reached with a per-request view of the upstream (Copilot's base URL, token and
-headers). See copilot.md.
+headers). See docs/protocols/copilot.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import attrs
 import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
 from apipod.adapters.upstreams._single_flight import SingleFlight
 from apipod.adapters.upstreams.anthropic import AnthropicUpstream
@@ -40,7 +41,7 @@ from apipod.domain.stream import StreamEvent
 MESSAGES_ENDPOINT = "/v1/messages"
 MODELS_TTL = 3600.0  # how long an account's model list decides routing
 _MODELS_RETRY = 60.0  # after a failed model listing, route everything to /chat/completions this long
-# Claude Code betas Copilot's /v1/messages rejects (copilot.md §4).
+# Claude Code betas Copilot's /v1/messages rejects (docs/protocols/copilot.md §4).
 _DROPPED_BETAS = frozenset({"claude-code-20250219", "context-1m-2025-08-07"})
 _DASHED_CLAUDE = re.compile(r"^(claude-[a-z]+-\d+)-(\d)(?:-\d{8})?$")
 
@@ -65,9 +66,9 @@ class CopilotUpstream(UpstreamClient):
     def __init__(self, client: httpx.AsyncClient, clock: Clock, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self._tokens = CopilotTokens(client, clock, retry=retry)
         self._clock = clock
-        self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True)
-        self._anthropic = AnthropicUpstream(client, retry=retry)
-        self._http = UpstreamHttp(client, decode_error=openai.decode_error, retry=retry)
+        self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True, clock=clock)
+        self._anthropic = AnthropicUpstream(client, retry=retry, clock=clock)
+        self._http = UpstreamHttp(client, decode_error=dated(openai.decode_error, clock), retry=retry)
         self._models: dict[tuple[str, str], _Models] = {}
         self._models_flight: SingleFlight[tuple[str, str], _Models] = SingleFlight()
 
@@ -146,7 +147,7 @@ class CopilotUpstream(UpstreamClient):
         return client, UpstreamCall(view, account, upstream_model), request
 
     def _headers(self, upstream: Upstream, request: ChatRequest) -> dict[str, str]:
-        """Copilot's per-request headers (copilot.md §5.1) without the token."""
+        """Copilot's per-request headers (docs/protocols/copilot.md §5) without the token."""
         headers = _static_headers(upstream)
         headers["x-initiator"] = initiator(request)
         if _has_image(request.messages):
@@ -188,7 +189,7 @@ class CopilotUpstream(UpstreamClient):
         return [m for m in data if isinstance(m, Mapping) and isinstance(m.get("id"), str)]
 
 
-# -- request shaping (copilot.md §5, §7) ----------------------------------------------------------------------
+# -- request shaping (docs/protocols/copilot.md §5, §7) ----------------------------------------------------------------
 def _static_headers(upstream: Upstream) -> dict[str, str]:
     headers = editor_headers(upstream.options)
     headers["copilot-integration-id"] = str(upstream.options.get("integration_id") or DEFAULT_INTEGRATION_ID)
@@ -198,7 +199,7 @@ def _static_headers(upstream: Upstream) -> dict[str, str]:
 
 
 def initiator(request: ChatRequest) -> str:
-    """``agent`` for tool-loop continuations, ``user`` for a person's turn (copilot.md §5.3), computed
+    """``agent`` for tool-loop continuations, ``user`` for a person's turn (docs/protocols/copilot.md §5.3), computed
     honestly: Copilot bills premium requests by it."""
     messages = request.messages
     if not messages:
@@ -272,7 +273,7 @@ def _without_dropped_betas(request: ChatRequest) -> ChatRequest:
 
 
 def _is_chat_model(entry: Mapping[str, Any]) -> bool:
-    """copilot.md §6: a chat model, enabled by policy (or without one), not hidden from the picker."""
+    """docs/protocols/copilot.md §6: a chat model, enabled by policy (or without one), not hidden from the picker."""
     capabilities = entry.get("capabilities")
     if not isinstance(capabilities, Mapping) or capabilities.get("type") != "chat":
         return False

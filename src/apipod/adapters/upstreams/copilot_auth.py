@@ -1,4 +1,4 @@
-"""Copilot tokens: the short-lived bearer minted from an account's GitHub token (copilot.md §3).
+"""Copilot tokens: the short-lived bearer minted from an account's GitHub token (docs/protocols/copilot.md §3).
 
 Each GitHub token's Copilot token is cached, refreshed lazily a safety margin before it expires, and minted
 by one exchange however many requests need it at that moment (a single-flight task per GitHub token).
@@ -28,14 +28,14 @@ log = logging.getLogger("apipod.upstream.copilot")
 
 DEFAULT_TOKEN_URL = "https://api.github.com/copilot_internal/v2/token"  # noqa: S105 (a URL, not a secret)
 DEFAULT_API_BASE = "https://api.githubcopilot.com"
-# Editor identity headers (copilot.md §3, §5.1). They drift with editor releases: every one is an option.
+# Editor identity headers (docs/protocols/copilot.md §3, §5.1). They drift with editor releases: every one is an option.
 DEFAULT_EDITOR_VERSION = "vscode/1.104.3"
 DEFAULT_EDITOR_PLUGIN_VERSION = "copilot-chat/0.26.7"
 DEFAULT_USER_AGENT = "GitHubCopilotChat/0.26.7"
 DEFAULT_INTEGRATION_ID = "vscode-chat"
 GITHUB_API_VERSION = "2025-04-01"
 
-REFRESH_MARGIN = 300.0  # refresh when fewer than five minutes are left (copilot.md §3, refresh policy)
+REFRESH_MARGIN = 300.0  # refresh when fewer than five minutes are left (docs/protocols/copilot.md §3, refresh policy)
 _FALLBACK_LIFETIME = 1500.0  # a token response without usable expiry data: assume the usual 25 minutes
 _COPILOT_DOMAIN = "githubcopilot.com"
 
@@ -54,7 +54,7 @@ def api_base(endpoints: object) -> str:
     """``endpoints.api`` when it is an https host under githubcopilot.com, else the public default.
 
     NOTE: the token response is the only source of this URL, and the Copilot token is sent there: a host
-    outside Copilot's domain is never trusted (copilot.md §3).
+    outside Copilot's domain is never trusted (docs/protocols/copilot.md §3).
     """
     url = endpoints.get("api") if isinstance(endpoints, Mapping) else None
     if not isinstance(url, str):
@@ -152,23 +152,24 @@ def _key(upstream: Upstream, github_token: str) -> tuple[str, str]:
 
 
 def exchange_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """The token exchange's refusals are the account's fault, never the chat client's."""
+    """The token exchange's refusals are the account's fault, never the chat client's. GitHub's own text
+    rides in ``detail``: the HTTP layer logs it with the credentials cut out (it may echo the GitHub token)."""
     detail = _detail(body)
-    if detail:
-        log.info("Copilot token exchange: HTTP %d: %s", status, detail)
     if status == 401:
         return UpstreamAuthError(
             "GitHub rejected the account's GitHub token (HTTP 401): it is invalid or revoked; "
-            "run `apipod copilot login` again."
+            "run `apipod copilot login` again.",
+            detail=detail,
         )
     if status in (403, 404):
         return UpstreamAuthError(
             f"GitHub refused to issue a Copilot token (HTTP {status}): the GitHub account has no "
-            "Copilot access or its subscription lapsed."
+            "Copilot access or its subscription lapsed.",
+            detail=detail,
         )
     if status == 429 or status >= 500:
         return openai.decode_error(status, body, headers)
-    return UpstreamAuthError(f"GitHub refused to issue a Copilot token (HTTP {status}).")
+    return UpstreamAuthError(f"GitHub refused to issue a Copilot token (HTTP {status}).", detail=detail)
 
 
 def _detail(body: bytes) -> str:

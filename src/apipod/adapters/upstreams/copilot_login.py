@@ -1,4 +1,4 @@
-"""GitHub's OAuth device flow for Copilot accounts (copilot.md §2): the operator approves apipod in a
+"""GitHub's OAuth device flow for Copilot accounts (docs/protocols/copilot.md §2): the operator approves apipod in a
 browser, and the resulting GitHub token becomes an account of a copilot upstream.
 
 The GitHub token is long-lived; ``CopilotUpstream`` trades it for short-lived Copilot tokens.
@@ -16,7 +16,8 @@ import orjson
 from apipod.domain.errors import UpstreamAuthError, UpstreamUnavailableError
 
 # NOTE: the public client id of GitHub's VS Code Copilot OAuth app, shipped in the editor extension and used by
-# every working Copilot client (copilot.md §2.1). Not a secret; the upstream option ``client_id`` overrides it.
+# every working Copilot client (docs/protocols/copilot.md §2.1). Not a secret; the upstream option ``client_id``
+# overrides it.
 DEFAULT_CLIENT_ID = "Iv1.b507a08c87ecfe98"
 DEFAULT_GITHUB_BASE_URL = "https://github.com"
 SCOPE = "read:user"

@@ -2,7 +2,7 @@
 
 ``base_url`` is the host (default ``https://generativelanguage.googleapis.com``); apipod appends
 ``/v1beta/models/{model}:generateContent``, the streaming method and ``/v1beta/models``. The key travels in
-``x-goog-api-key``, never in the URL (URLs end up in logs). See gemini.md.
+``x-goog-api-key``, never in the URL (URLs end up in logs). See docs/protocols/gemini.md.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import attrs
 import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url
-from apipod.application.ports import UpstreamCall, UpstreamClient
+from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import gemini as dialect
 from apipod.domain.catalog import Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
@@ -43,8 +44,9 @@ class GoogleAIStudioUpstream(UpstreamClient):
         *,
         retry: RetryPolicy = DEFAULT_RETRY,
         ids: dialect.IdFactory = dialect.new_call_id,
+        clock: Clock | None = None,
     ) -> None:
-        self._http = UpstreamHttp(client, decode_error=dialect.decode_error, retry=retry)
+        self._http = UpstreamHttp(client, decode_error=dated(dialect.decode_error, clock), retry=retry)
         self._ids = ids
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:

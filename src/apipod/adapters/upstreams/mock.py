@@ -1,4 +1,4 @@
-"""The mock upstream: a deterministic local model (DECISIONS.md: "mock is a real provider type").
+"""The mock upstream: a deterministic local model (docs/behaviour.md §7: "mock is a real provider type").
 
 It serves the quick start, demos and load tests without any account or network, and exercises the whole
 pipeline (routing, quota, usage, both dialects, streaming, tool calls) with answers a test can predict.

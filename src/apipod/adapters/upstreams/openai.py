@@ -1,7 +1,7 @@
 """OpenAI-compatible upstreams (OpenAI, Groq, DeepSeek, OpenRouter, vLLM...): Chat Completions over HTTP.
 
 ``base_url`` includes the version path, as the OpenAI SDK's does (``https://api.openai.com/v1``);
-apipod appends ``/chat/completions`` and ``/models``. See openai-chat.md.
+apipod appends ``/chat/completions`` and ``/models``. See docs/protocols/openai-chat.md.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import attrs
 import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
-from apipod.application.ports import UpstreamCall, UpstreamClient
+from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import openai as dialect
 from apipod.domain.catalog import Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
@@ -32,9 +33,14 @@ class OpenAIUpstream(UpstreamClient):
     kind = UpstreamKind.OPENAI
 
     def __init__(
-        self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, reasoning_opaque: bool = False
+        self,
+        client: httpx.AsyncClient,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        reasoning_opaque: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self._http = UpstreamHttp(client, decode_error=dialect.decode_error, retry=retry)
+        self._http = UpstreamHttp(client, decode_error=dated(dialect.decode_error, clock), retry=retry)
         self._opaque = reasoning_opaque
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:

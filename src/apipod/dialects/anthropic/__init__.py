@@ -1,4 +1,4 @@
-"""The Anthropic Messages dialect: client-side and upstream-side codecs (anthropic-messages.md).
+"""The Anthropic Messages dialect: client-side and upstream-side codecs (docs/protocols/anthropic-messages.md).
 
 Imports apipod.domain, the stdlib and orjson only.
 """

@@ -1,4 +1,4 @@
-"""Conversions shared by the request, response and stream codecs: usage (translation.md §7), stop reasons
+"""Conversions shared by the request, response and stream codecs: usage (docs/protocols/translation.md §7), stop reasons
 (§6), tool arguments (§4.1) and the assistant-side content blocks."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects._counts import token_count
 from apipod.domain.chat import (
     FinishReason,
     Part,
@@ -57,8 +58,7 @@ def stop_reason_name(reason: FinishReason, *, saw_tool_use: bool = False) -> str
 
 
 def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return token_count(usage.get(key))
 
 
 def usage_from_wire(usage: object) -> Usage:

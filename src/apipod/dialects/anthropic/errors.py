@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from apipod.domain.errors import (
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamOverloadedError,
-    UpstreamRateLimitedError,
-    UpstreamRejectedError,
-    UpstreamUnavailableError,
-)
+from apipod.dialects.upstream_faults import upstream_error
+from apipod.domain.errors import UpstreamError
 
-_CALLER_FAULT = frozenset({400, 404, 413, 422})
 _MAX_MESSAGE = 500
-# An account without credit is exhausted, not the caller's fault, whatever status it came with.
-_EXHAUSTED_HINTS = ("credit balance", "quota", "billing")
+# Anthropic reports an account without credit as a 400 invalid_request_error; only its text says so.
+_NO_CREDIT = ("credit balance", "quota", "billing")
 
 
 def encode_error(
@@ -31,23 +24,20 @@ def encode_error(
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """An upstream's error answer as the domain error that decides retry, failover and the client's status."""
+def decode_error(status: int, body: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> UpstreamError:
+    """An upstream's error answer as the domain error that decides retry, failover and the client's status
+    (``apipod.dialects.upstream_faults``); this part only reads Anthropic's ``error.type`` and
+    ``message``."""
     kind, message = _parse(body)
-    message = message or f"upstream answered HTTP {status}"
-    retry_after = _retry_after(headers)
-    exhausted = kind == "billing_error" or status == 402 or any(h in message.lower() for h in _EXHAUSTED_HINTS)
-    if status == 429 or (exhausted and status in (400, 402)):
-        return UpstreamRateLimitedError(message, retry_after=retry_after, exhausted=exhausted)
-    if status in _CALLER_FAULT:
-        return UpstreamRejectedError(message, status=status)
-    if status in (401, 403):
-        return UpstreamAuthError(message)
-    if status in (503, 529) or kind == "overloaded_error":
-        return UpstreamOverloadedError(message, retry_after=retry_after)
-    if status >= 500 or status == 408:
-        return UpstreamUnavailableError(message, retry_after=retry_after)
-    return UpstreamRejectedError(message, status=status)
+    return upstream_error(
+        status, codes=(kind,), hints=no_credit_hint(message), message=message, headers=headers, now=now
+    )
+
+
+def no_credit_hint(message: str) -> tuple[str, ...]:
+    """``billing_error`` when the text says the account is out of credit, whatever its type."""
+    lowered = message.lower()
+    return ("billing_error",) if any(words in lowered for words in _NO_CREDIT) else ()
 
 
 def _parse(body: bytes) -> tuple[str, str]:
@@ -63,16 +53,3 @@ def _parse(body: bytes) -> tuple[str, str]:
     if isinstance(error, str):
         return "", error
     return "", ""
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date: the caller's default cooldown applies
-    return max(seconds, 0.0) if math.isfinite(seconds) else None

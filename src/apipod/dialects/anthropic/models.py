@@ -1,4 +1,4 @@
-"""The Anthropic ``GET /v1/models`` list shape (DECISIONS.md "Model names")."""
+"""The Anthropic ``GET /v1/models`` list shape (docs/behaviour.md §5)."""
 
 from __future__ import annotations
 

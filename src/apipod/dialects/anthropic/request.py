@@ -38,6 +38,10 @@ _CHOICES = {
     "none": ToolChoiceKind.NONE,
 }
 _FORWARDED_HEADERS = ("anthropic-beta",)
+# The largest max_tokens a client may ask for. The catalog has no per-model output limit to use instead, and
+# no model writes a million tokens in one answer: a larger value (1e18, 2**70) is a client bug, refused here
+# before it reaches quota arithmetic or an upstream.
+MAX_OUTPUT_TOKENS = 1_000_000
 # Anthropic's own validation messages, e.g. "max_tokens: Field required".
 _WORDING = Wording(
     located="{path}: {problem}",
@@ -80,6 +84,8 @@ def _request(body: Mapping[str, Any], headers: Mapping[str, str] | None, *, requ
         raise FieldError("max_tokens", "Field required")
     if max_tokens is not None and max_tokens < 1:
         raise FieldError("max_tokens", "Input should be greater than or equal to 1")
+    if max_tokens is not None and max_tokens > MAX_OUTPUT_TOKENS:
+        raise FieldError("max_tokens", f"Input should be less than or equal to {MAX_OUTPUT_TOKENS}")
     if "messages" not in body:
         raise FieldError("messages", "Field required")
     messages: list[Message] = []

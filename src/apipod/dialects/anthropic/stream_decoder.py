@@ -1,4 +1,5 @@
-"""Upstream side: an Anthropic SSE stream to canonical stream events (translation.md §8.1 "From AN SSE")."""
+"""Upstream side: an Anthropic SSE stream to canonical stream events
+(docs/protocols/translation.md §8.1 "From AN SSE")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects._counts import token_count
 from apipod.dialects.anthropic._convert import finish_reason
+from apipod.dialects.upstream_faults import stream_failure
 from apipod.domain.chat import Usage
 from apipod.domain.stream import (
     BlockStopped,
@@ -24,14 +27,12 @@ from apipod.domain.stream import (
     UsageReported,
 )
 
-_FAILURE_KINDS = {"overloaded_error": "overloaded", "rate_limit_error": "rate_limited"}
 _IGNORED = -1  # block kinds apipod does not model (server tools, newer features): deltas and stop dropped
 _TEXT, _THINKING, _REDACTED = -2, -3, -4  # non-negative values are tool keys
 
 
 def _int(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return token_count(usage.get(key))
 
 
 def _str(value: object) -> str:
@@ -39,8 +40,9 @@ def _str(value: object) -> str:
 
 
 class StreamDecoder:
-    """Feed one SSE event at a time. Usage is Anthropic's running total (§6.3): counts are merged so that a
-    ``message_delta`` carrying only ``output_tokens`` never erases the input side from ``message_start``."""
+    """Feed one SSE event at a time. Usage is Anthropic's running total (docs/protocols/anthropic-messages.md §6.3):
+    counts are merged so that a ``message_delta`` carrying only ``output_tokens`` never erases the input side from
+    ``message_start``."""
 
     def __init__(self) -> None:
         self._started = False
@@ -206,4 +208,5 @@ class StreamDecoder:
         kind = message = ""
         if isinstance(error, Mapping):
             kind, message = _str(error.get("type")), _str(error.get("message"))
-        return self._fail(_FAILURE_KINDS.get(kind, "upstream"), message or "the upstream reported an error")
+        failed = stream_failure(None, codes=(kind,), message=message)  # the same policy as an HTTP error
+        return self._fail(failed.kind, failed.message)

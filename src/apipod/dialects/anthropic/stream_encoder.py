@@ -1,4 +1,4 @@
-"""Client side: canonical stream events to Anthropic SSE frames (translation.md §8.2).
+"""Client side: canonical stream events to Anthropic SSE frames (docs/protocols/translation.md §8.2).
 
 A small state machine keeps Anthropic's strict sequence: ``message_start``; content blocks one at a time with
 contiguous indices from 0; ``message_delta`` with the stop reason and full usage; ``message_stop``. Delta

@@ -1,7 +1,7 @@
 """Upstream side: a canonical ``ChatRequest`` to the body sent to an Anthropic-compatible upstream.
 
 Same-dialect requests pass through (fields apipod does not model survive). Requests from other dialects
-are built from the canonical fields with Anthropic's constraints applied (translation.md §1-§5, §9).
+are built from the canonical fields with Anthropic's constraints applied (docs/protocols/translation.md §1-§5, §9).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _build(request: ChatRequest, *, model: str, stream: bool) -> dict[str, Any]:
             turns.append((role, blocks))
     thinking = request.thinking
     if thinking is not None and _thinking_on(thinking) and _tool_loop_without_thinking(turns):
-        thinking = None  # Anthropic would answer 400 (translation.md §5.4 point 4)
+        thinking = None  # Anthropic would answer 400 (docs/protocols/translation.md §5.4 point 4)
     thinking_block, max_tokens = _thinking(thinking, request.max_output_tokens or DEFAULT_MAX_TOKENS)
     thinking_on = thinking_block is not None and thinking_block["type"] != "disabled"
     if thinking_on:
@@ -116,7 +116,7 @@ def _messages(turns: list[Turn]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     for role, blocks in turns:
         if role == "user" and len(blocks) > 1:
-            # tool_result blocks must open the user turn (anthropic-messages.md §3)
+            # tool_result blocks must open the user turn (docs/protocols/anthropic-messages.md §3)
             results = [b for b in blocks if b["type"] == "tool_result"]
             if results and len(results) < len(blocks):
                 blocks = results + [b for b in blocks if b["type"] != "tool_result"]
@@ -205,7 +205,7 @@ def _thinking_on(config: ThinkingConfig) -> bool:
 
 
 def _thinking(config: ThinkingConfig | None, max_tokens: int) -> tuple[dict[str, Any] | None, int]:
-    """The ``thinking`` field and the ``max_tokens`` that leaves room for it (translation.md §5.2)."""
+    """The ``thinking`` field and the ``max_tokens`` that leaves room for it (docs/protocols/translation.md §5.2)."""
     if config is None:
         return None, max_tokens
     if not _thinking_on(config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from apipod.dialects.gemini.arguments import parse_arguments
 from apipod.dialects.gemini.contents import SKIP_SIGNATURE
-from apipod.dialects.gemini.errors import decode_error, parse_duration, retry_after_header
+from apipod.dialects.gemini.errors import decode_error, parse_duration, read_error
 from apipod.dialects.gemini.names import tool_name_map
 from apipod.dialects.gemini.request import encode_request
 from apipod.dialects.gemini.response import IdFactory, decode_response, new_call_id, usage_from
@@ -24,7 +24,7 @@ __all__ = [
     "new_call_id",
     "parse_arguments",
     "parse_duration",
-    "retry_after_header",
+    "read_error",
     "tool_name_map",
     "usage_from",
 ]

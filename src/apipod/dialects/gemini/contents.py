@@ -1,14 +1,15 @@
-"""The canonical conversation -> Gemini ``contents`` (gemini.md §2.1-2.2, translation.md §1-5).
+"""The canonical conversation -> Gemini ``contents``
+(docs/protocols/gemini.md §2.1-2.2, docs/protocols/translation.md §1-5).
 
 Gemini pairs calls and results by position and rejects a turn whose result count differs from the calls
 before it, so the shape matters more than anywhere else:
 - consecutive turns of one role are merged (every result of a step in one ``user`` turn);
 - the results of a step come first, in the order of its calls; a call left without a result (an
   interrupted run) gets a synthetic error result, a result matching none of the calls is dropped, a
-  repeated result keeps its last version (translation.md §4.4);
+  repeated result keeps its last version (docs/protocols/translation.md §4.4);
 - a result names the *function*, looked up from its call's id;
 - thought signatures go back on the part they came on; on Gemini 3 a model turn with calls but no
-  signature gets the documented skip sentinel on its first call (gemini.md §5).
+  signature gets the documented skip sentinel on its first call (docs/protocols/gemini.md §5).
 """
 
 from __future__ import annotations

@@ -1,88 +1,72 @@
-"""Gemini error answers -> domain errors (gemini.md §6).
+"""Gemini error answers -> domain errors (docs/protocols/gemini.md §6).
 
-``RESOURCE_EXHAUSTED`` carries its own retry delay (``RetryInfo.retryDelay``, a protobuf Duration such as
-``"34.4s"``) and, in ``QuotaFailure``, which quota ran out: a per-day quota means the account is spent until
-tomorrow, not briefly rate limited. A dead or unusable key (``API_KEY_INVALID``, ``FAILED_PRECONDITION``)
-comes as a 400 but is the account's fault, so it is an auth error that fails over.
+This part only reads Gemini's error shape: the rpc ``status``, ``ErrorInfo.reason``, which quota in
+``QuotaFailure`` ran out (a per-day quota means the account is spent until tomorrow, not briefly rate
+limited) and ``RetryInfo``; ``apipod.dialects.upstream_faults`` decides. A dead or unusable key
+(``API_KEY_INVALID``, ``FAILED_PRECONDITION``) comes as a 400 but is the account's fault.
 """
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+import attrs
 import orjson
 
-from apipod.domain.errors import (
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamOverloadedError,
-    UpstreamRateLimitedError,
-    UpstreamRejectedError,
-    UpstreamUnavailableError,
-)
+from apipod.dialects.upstream_faults import parse_duration, upstream_error
+from apipod.domain.errors import UpstreamError
 
-_CALLER_FAULT = frozenset({400, 404, 413, 422})
+__all__ = ["GeminiError", "decode_error", "parse_duration", "read_error"]
+
 _MAX_MESSAGE = 500
 _TYPE_PREFIX = "type.googleapis.com/google.rpc."
 
 
-def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """Only a caller-fault rejection passes the upstream's message on; the others concern apipod's account
-    (quota names, project numbers, key problems) and only say what kind of failure it was."""
-    error = _error_object(body)
-    rpc_status = str(error.get("status") or "")
-    message = str(error.get("message") or "")[:_MAX_MESSAGE] or _fallback_message(status, body)
-    details = [d for d in error.get("details") or () if isinstance(d, Mapping)]
-    label = " ".join(x for x in (f"HTTP {status}", rpc_status) if x)
-    if status == 429 or rpc_status == "RESOURCE_EXHAUSTED":
-        delay = _retry_delay(details)
-        if delay is None:
-            delay = retry_after_header(headers)
-        exhausted = _per_day(details)
-        what = "daily quota is exhausted" if exhausted else "rate limit was hit"
-        return UpstreamRateLimitedError(
-            f"The upstream account's {what} ({label}).", retry_after=delay, exhausted=exhausted
-        )
-    if status in (401, 403) or rpc_status == "FAILED_PRECONDITION" or _reason(details) == "API_KEY_INVALID":
-        return UpstreamAuthError(f"The upstream refused apipod's credentials ({label}).")
-    if status in _CALLER_FAULT:
-        return UpstreamRejectedError(message, status=status)
-    if status in (503, 529):
-        return UpstreamOverloadedError(
-            f"The upstream is overloaded ({label}).", retry_after=retry_after_header(headers)
-        )
-    if status >= 500 or status in (408, 409):
-        return UpstreamUnavailableError(f"The upstream failed ({label}).", retry_after=retry_after_header(headers))
-    return UpstreamError(f"The upstream answered {label}: {message}")
+@attrs.frozen
+class GeminiError:
+    """What a Gemini error object says, for the shared policy. ``codes``: the rpc status and the
+    ErrorInfo reason (shown in the client's message); ``hints``: ``daily_quota`` for a per-day quota."""
+
+    rpc_status: str
+    reason: str
+    message: str
+    details: tuple[Mapping[str, Any], ...]
+    hints: tuple[str, ...]
+
+    @property
+    def codes(self) -> tuple[str, str]:
+        return self.rpc_status, self.reason
 
 
-def retry_after_header(headers: Mapping[str, str]) -> float | None:
-    """``retry-after`` in seconds (a number or an HTTP date), or None."""
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+def decode_error(status: int, body: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> UpstreamError:
+    """An upstream's error answer as the domain error that decides retry, failover and the client's status."""
+    error = read_error(_error_object(body))
+    message = error.message or _fallback_text(body)
+    return upstream_error(
+        status,
+        codes=error.codes,
+        hints=error.hints,
+        message=message,
+        headers=headers,
+        now=now,
+        details=error.details,
+    )
 
 
-def parse_duration(value: Any) -> float | None:
-    """A protobuf Duration string (``"34.4s"``, ``"0.479417207s"``) in seconds."""
-    if not isinstance(value, str) or not value.endswith("s"):
-        return None
-    try:
-        return max(0.0, float(value[:-1]))
-    except ValueError:
-        return None
+def read_error(error: Mapping[str, Any]) -> GeminiError:
+    """A Gemini ``error`` object (also an in-stream one): its rpc status, text, details and hints (the
+    ErrorInfo reason, ``daily_quota`` for a per-day quota)."""
+    raw = error.get("details")
+    details = tuple(d for d in raw if isinstance(d, Mapping)) if isinstance(raw, list) else ()
+    return GeminiError(
+        rpc_status=str(error.get("status") or ""),
+        reason=_reason(details) or "",
+        message=str(error.get("message") or "")[:_MAX_MESSAGE],
+        details=details,
+        hints=("daily_quota",) if _per_day(details) else (),
+    )
 
 
 def _error_object(body: bytes) -> Mapping[str, Any]:
@@ -96,24 +80,15 @@ def _error_object(body: bytes) -> Mapping[str, Any]:
     return error if isinstance(error, Mapping) else {}
 
 
-def _fallback_message(status: int, body: bytes) -> str:
-    text = body[:_MAX_MESSAGE].decode("utf-8", "replace").strip()
-    return text or f"The upstream answered HTTP {status}."
+def _fallback_text(body: bytes) -> str:
+    return body[:_MAX_MESSAGE].decode("utf-8", "replace").strip()
 
 
-def _typed(details: list[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+def _typed(details: tuple[Mapping[str, Any], ...], name: str) -> list[Mapping[str, Any]]:
     return [d for d in details if d.get("@type") == _TYPE_PREFIX + name]
 
 
-def _retry_delay(details: list[Mapping[str, Any]]) -> float | None:
-    for detail in _typed(details, "RetryInfo"):
-        delay = parse_duration(detail.get("retryDelay"))
-        if delay is not None:
-            return delay
-    return None
-
-
-def _per_day(details: list[Mapping[str, Any]]) -> bool:
+def _per_day(details: tuple[Mapping[str, Any], ...]) -> bool:
     for detail in _typed(details, "QuotaFailure"):
         for violation in detail.get("violations") or ():
             if not isinstance(violation, Mapping):
@@ -124,7 +99,7 @@ def _per_day(details: list[Mapping[str, Any]]) -> bool:
     return False
 
 
-def _reason(details: list[Mapping[str, Any]]) -> str | None:
+def _reason(details: tuple[Mapping[str, Any], ...]) -> str | None:
     for detail in _typed(details, "ErrorInfo"):
         reason = detail.get("reason")
         if isinstance(reason, str):

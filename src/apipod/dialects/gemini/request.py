@@ -1,4 +1,5 @@
-"""Canonical ChatRequest -> Gemini ``generateContent`` body (gemini.md §2, translation.md §1-5).
+"""Canonical ChatRequest -> Gemini ``generateContent`` body
+(docs/protocols/gemini.md §2, docs/protocols/translation.md §1-5).
 
 The conversation itself is built by ``contents.Contents``; this module adds the system instruction, the
 tool declarations (schemas cleaned, names Gemini accepts), the tool config and the generation config.

@@ -1,4 +1,5 @@
-"""Gemini ``GenerateContentResponse`` -> canonical ChatResult (gemini.md §3, translation.md §5.3, §6, §7).
+"""Gemini ``GenerateContentResponse`` -> canonical ChatResult
+(docs/protocols/gemini.md §3, docs/protocols/translation.md §5.3, §6, §7).
 
 Gemini rarely returns call ids, so each call gets a fresh unique one (never derived from the name: parallel
 calls of one function would collide). Tool use is read from the parts, not the finish reason: Gemini says
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects._counts import token_count
 from apipod.domain.chat import ChatResult, FinishReason, ImagePart, Part, TextPart, ThinkingPart, ToolUsePart, Usage
 
 IdFactory = Callable[[], str]
@@ -42,12 +44,13 @@ _FINISH: Mapping[str, FinishReason] = {
 
 
 def new_call_id() -> str:
-    """``call_`` + 24 random base62 characters (translation.md §4.3; the modulo bias is irrelevant for ids)."""
+    """``call_`` + 24 random base62 characters
+    (docs/protocols/translation.md §4.3; the modulo bias is irrelevant for ids)."""
     return "call_" + "".join([_ALPHABET[b % 62] for b in secrets.token_bytes(24)])
 
 
 def finish_reason(value: str | None, *, tool_calls: bool) -> FinishReason:
-    """translation.md §6.1; a tool call overrides anything but a length or filter stop."""
+    """docs/protocols/translation.md §6.1; a tool call overrides anything but a length or filter stop."""
     reason = _FINISH.get(value or "", FinishReason.END_TURN)
     if tool_calls and reason is FinishReason.END_TURN:
         return FinishReason.TOOL_USE
@@ -56,13 +59,22 @@ def finish_reason(value: str | None, *, tool_calls: bool) -> FinishReason:
 
 def usage_from(meta: Mapping[str, Any]) -> Usage:
     """``usageMetadata`` -> Usage: the prompt includes cached content; output includes thoughts."""
-    thoughts = meta.get("thoughtsTokenCount") or 0
+
+    def count(key: str) -> int:
+        return token_count(meta.get(key))
+
+    thoughts = count("thoughtsTokenCount")
     return Usage(
-        input_tokens=(meta.get("promptTokenCount") or 0) + (meta.get("toolUsePromptTokenCount") or 0),
-        output_tokens=(meta.get("candidatesTokenCount") or 0) + thoughts,
-        cached_input_tokens=meta.get("cachedContentTokenCount") or 0,
+        input_tokens=count("promptTokenCount") + count("toolUsePromptTokenCount"),
+        output_tokens=count("candidatesTokenCount") + thoughts,
+        cached_input_tokens=count("cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
+
+
+def text_of(value: object) -> str:
+    """A wire field that should be a string; anything else counts as absent (the upstream answered 200)."""
+    return value if isinstance(value, str) else ""
 
 
 def first_candidate(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -80,11 +92,13 @@ def candidate_parts(candidate: Mapping[str, Any] | None) -> list[Any]:
     return parts if isinstance(parts, list) else []
 
 
-def tool_use(call: Mapping[str, Any], signature: Any, ids: IdFactory, names: Mapping[str, str]) -> ToolUsePart:
-    name = call.get("name") or ""
+def tool_use(call: object, signature: Any, ids: IdFactory, names: Mapping[str, str]) -> ToolUsePart:
+    if not isinstance(call, Mapping):
+        call = {}
+    name = text_of(call.get("name"))
     args = call.get("args")
     return ToolUsePart(
-        id=call.get("id") or ids(),
+        id=text_of(call.get("id")) or ids(),
         name=names.get(name, name),
         arguments=orjson.dumps(args if args is not None else {}).decode(),
         signature=signature if isinstance(signature, str) and signature else None,
@@ -119,35 +133,36 @@ def decode_response(
         if raw.get("thought"):
             if text:
                 flush()
-            thinking.append(raw.get("text") or "")
-            if signature:
+            thinking.append(text_of(raw.get("text")))
+            if isinstance(signature, str) and signature:
                 thinking_sig = signature
         elif "functionCall" in raw:
             flush()
-            parts.append(tool_use(raw["functionCall"] or {}, signature, ids, names))
+            parts.append(tool_use(raw["functionCall"], signature, ids, names))
         elif "text" in raw:
             if thinking:
                 flush()
-            if raw["text"]:
+            if text_of(raw["text"]):
                 text.append(raw["text"])
-            if signature:
+            if isinstance(signature, str) and signature:
                 flush()
                 parts.append(ThinkingPart("", signature))
         elif isinstance(raw.get("inlineData"), Mapping):
             flush()
             data = raw["inlineData"]
-            parts.append(ImagePart(media_type=data.get("mimeType") or "", data=data.get("data")))
+            image = data.get("data")
+            parts.append(ImagePart(media_type=text_of(data.get("mimeType")), data=text_of(image) or None))
     flush()
     calls = any(isinstance(p, ToolUsePart) for p in parts)
     if candidate is None:
         blocked = isinstance(body.get("promptFeedback"), Mapping) and body["promptFeedback"].get("blockReason")
         reason = _FILTERED if blocked else FinishReason.END_TURN
     else:
-        reason = finish_reason(candidate.get("finishReason"), tool_calls=calls)
+        reason = finish_reason(text_of(candidate.get("finishReason")), tool_calls=calls)
     meta = body.get("usageMetadata")
     return ChatResult(
-        id=body.get("responseId") or "",
-        model=body.get("modelVersion") or "",
+        id=text_of(body.get("responseId")),
+        model=text_of(body.get("modelVersion")),
         parts=tuple(parts),
         finish_reason=reason,
         usage=usage_from(meta) if isinstance(meta, Mapping) else Usage(),

@@ -1,7 +1,7 @@
 """JSON Schema -> the OpenAPI-3.0 subset Gemini's ``functionDeclarations[].parameters`` accepts.
 
-Gemini answers 400 to any keyword outside its subset (gemini.md §2.3), while clients send full JSON Schema
-(``$ref``, ``additionalProperties``, ``const``, type arrays...). The cleaner only walks schema nodes: the keys
+Gemini answers 400 to any keyword outside its subset (docs/protocols/gemini.md §2.3), while clients send full JSON
+Schema (``$ref``, ``additionalProperties``, ``const``, type arrays...). The cleaner only walks schema nodes: the keys
 of ``properties`` are names, never keywords, so a property called ``format`` or ``pattern`` survives.
 Dropped constraints are noted in the description so the model still sees them. Results are cached by the
 schema's JSON bytes: agents send the same tool list on every turn.
@@ -152,8 +152,10 @@ class _Cleaner:
 
     def _merge_all_of(self, node: dict[str, Any], depth: int) -> dict[str, Any]:
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
-        properties: dict[str, Any] = dict(merged.get("properties") or {})
-        required: list[str] = list(merged.get("required") or [])
+        # A client's schema may hold anything here: only an object of properties and a list of names count.
+        own_properties, own_required = merged.get("properties"), merged.get("required")
+        properties: dict[str, Any] = dict(own_properties) if isinstance(own_properties, Mapping) else {}
+        required: list[str] = [r for r in own_required if isinstance(r, str)] if isinstance(own_required, list) else []
         for branch in node["allOf"]:
             part = self.node(branch, depth + 1)
             properties.update(part.pop("properties", {}))

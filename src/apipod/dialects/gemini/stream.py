@@ -1,4 +1,5 @@
-"""Gemini ``streamGenerateContent?alt=sse`` chunks -> canonical stream events (translation.md §8.1 "From GM").
+"""Gemini ``streamGenerateContent?alt=sse`` chunks -> canonical stream events
+(docs/protocols/translation.md §8.1 "From GM").
 
 Every chunk is a whole ``GenerateContentResponse`` holding only the new parts; usage is a running total
 (replace, never add); calls arrive whole, so each becomes start + one delta with the compact JSON + stop.
@@ -13,15 +14,18 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects.gemini.errors import read_error
 from apipod.dialects.gemini.response import (
     IdFactory,
     candidate_parts,
     finish_reason,
     first_candidate,
     new_call_id,
+    text_of,
     tool_use,
     usage_from,
 )
+from apipod.dialects.upstream_faults import stream_failure
 from apipod.domain.chat import FinishReason, Usage
 from apipod.domain.stream import (
     BlockStopped,
@@ -37,16 +41,13 @@ from apipod.domain.stream import (
     UsageReported,
 )
 
-_FAILURE_KINDS = {"RESOURCE_EXHAUSTED": "rate_limited", "UNAVAILABLE": "overloaded"}
 
-
-def failure_kind(error: Mapping[str, Any]) -> str:
-    """The StreamFailed kind for a Gemini error object."""
-    kind = _FAILURE_KINDS.get(str(error.get("status") or ""))
-    if kind is not None:
-        return kind
+def failure(error: Mapping[str, Any]) -> StreamFailed:
+    """The StreamFailed for a Gemini error object, under the shared policy (its ``code`` is the status)."""
+    read = read_error(error)
     code = error.get("code")
-    return "rate_limited" if code == 429 else "overloaded" if code == 503 else "upstream"
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    return stream_failure(status, codes=read.codes, hints=read.hints, message=read.message)
 
 
 class StreamDecoder:
@@ -94,7 +95,8 @@ class StreamDecoder:
             return [Finished(FinishReason.CONTENT_FILTER)]
         if self._finish is None:
             # Gemini's last chunk always carries the finish reason. A body that ends without one was cut off,
-            # or ended in an error object outside the SSE framing (gemini.md §4): a failure, not an answer.
+            # or ended in an error object outside the SSE framing (docs/protocols/gemini.md §4): a failure, not an
+            # answer.
             return [StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished.")]
         return [Finished(finish_reason(self._finish, tool_calls=self._calls > 0))]
 
@@ -106,7 +108,8 @@ class StreamDecoder:
         """Appends the chunk's events; False when it was an error that ends the stream."""
         error = chunk.get("error")
         if isinstance(error, Mapping):
-            out.extend(self._fail(failure_kind(error), str(error.get("message") or "The upstream failed.")))
+            failed = failure(error)
+            out.extend(self._fail(failed.kind, failed.message))
             return False
         meta = chunk.get("usageMetadata")
         usage = usage_from(meta) if isinstance(meta, Mapping) else None
@@ -114,7 +117,9 @@ class StreamDecoder:
             self._started = True
             out.append(
                 MessageStarted(
-                    id=chunk.get("responseId") or "", model=chunk.get("modelVersion") or "", usage=usage or Usage()
+                    id=text_of(chunk.get("responseId")),
+                    model=text_of(chunk.get("modelVersion")),
+                    usage=usage or Usage(),
                 )
             )
         candidate = first_candidate(chunk)
@@ -125,8 +130,8 @@ class StreamDecoder:
             self._usage = usage
             out.append(UsageReported(usage))
         if candidate is not None:
-            if candidate.get("finishReason"):
-                self._finish = candidate["finishReason"]
+            if reason := text_of(candidate.get("finishReason")):
+                self._finish = reason
         else:
             feedback = chunk.get("promptFeedback")
             if isinstance(feedback, Mapping) and feedback.get("blockReason"):
@@ -134,21 +139,22 @@ class StreamDecoder:
         return True
 
     def _part(self, raw: Mapping[str, Any], out: list[StreamEvent]) -> None:
-        signature = raw.get("thoughtSignature")
+        signature = text_of(raw.get("thoughtSignature"))
+        text = text_of(raw.get("text"))
         if raw.get("thought"):
-            if raw.get("text"):
-                out.append(ThinkingDelta(raw["text"]))
+            if text:
+                out.append(ThinkingDelta(text))
             if signature:
                 out.append(ThinkingSignature(signature))
         elif "functionCall" in raw:
-            call = tool_use(raw["functionCall"] or {}, signature, self._ids, self._names)
+            call = tool_use(raw["functionCall"], signature, self._ids, self._names)
             key = self._calls
             self._calls += 1
             out.append(ToolCallStarted(key=key, id=call.id, name=call.name, signature=call.signature))
             out.append(ToolCallDelta(key=key, fragment=call.arguments))
             out.append(BlockStopped())
         elif "text" in raw:
-            if raw["text"]:
-                out.append(TextDelta(raw["text"]))
+            if text:
+                out.append(TextDelta(text))
             if signature:  # a signed (often empty) text part: the signature belongs to the turn
                 out.append(ThinkingSignature(signature))

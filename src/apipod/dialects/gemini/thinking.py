@@ -1,4 +1,5 @@
-"""``generationConfig.thinkingConfig`` from the canonical ThinkingConfig (gemini.md §2.5, translation.md §5.2).
+"""``generationConfig.thinkingConfig`` from the canonical ThinkingConfig
+(docs/protocols/gemini.md §2.5, docs/protocols/translation.md §5.2).
 
 Gemini 2.5 takes a token budget whose range depends on the model (Pro cannot switch thinking off);
 Gemini 3 takes a level and must not get a budget too. Models older than 2.5 get no thinking config at all.

@@ -1,6 +1,6 @@
 """Small shared conversions: finish reasons, usage, reasoning effort, data URLs, thought signatures.
 
-References: translation.md §5.2 (effort <-> budget), §6.1 (finish reasons), §7 (usage).
+References: docs/protocols/translation.md §5.2 (effort <-> budget), §6.1 (finish reasons), §7 (usage).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from apipod.dialects._counts import token_count
 from apipod.domain.chat import FinishReason, ThinkingConfig, ThinkingMode, Usage
 
 # --- finish reasons -------------------------------------------------------------------------------
@@ -29,7 +30,7 @@ _TO_WIRE: dict[FinishReason, str] = {
     FinishReason.CONTENT_FILTER: "content_filter",
 }
 
-# A tool call wins over a plain stop, never over a cut-off or a filter (translation.md §6.1, override 1).
+# A tool call wins over a plain stop, never over a cut-off or a filter (docs/protocols/translation.md §6.1, override 1).
 _KEEP_OVER_TOOL_USE = frozenset({FinishReason.MAX_TOKENS, FinishReason.CONTENT_FILTER})
 
 
@@ -51,10 +52,7 @@ def finish_to_wire(reason: FinishReason, *, saw_tool_call: bool) -> str:
 
 
 def _count(obj: object, key: str) -> int:
-    if not isinstance(obj, Mapping):
-        return 0
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return token_count(obj.get(key)) if isinstance(obj, Mapping) else 0
 
 
 def usage_from_wire(usage: Mapping[str, Any]) -> Usage:
@@ -82,7 +80,7 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
     }
 
 
-# --- reasoning effort <-> thinking budget (translation.md §5.2) ----------------------------------
+# --- reasoning effort <-> thinking budget (docs/protocols/translation.md §5.2) ----------------------------------
 
 # NOTE: the reference defines budgets for low/medium/high only; "xhigh" and "max" get the largest one.
 EFFORT_BUDGETS: dict[str, int] = {"low": 2048, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}

@@ -1,4 +1,4 @@
-"""``GET /v1/models`` in OpenAI's list shape (DECISIONS.md "Model names")."""
+"""``GET /v1/models`` in OpenAI's list shape (docs/behaviour.md §5)."""
 
 from __future__ import annotations
 

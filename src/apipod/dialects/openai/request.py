@@ -1,4 +1,4 @@
-"""Client side: a ``/v1/chat/completions`` body -> canonical ``ChatRequest`` (openai-chat.md §2-§4)."""
+"""Client side: a ``/v1/chat/completions`` body -> canonical ``ChatRequest`` (docs/protocols/openai-chat.md §2-§4)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ from apipod.domain.chat import ChatRequest, ThinkingConfig, ToolChoice, ToolChoi
 from apipod.domain.errors import InvalidRequestError
 
 _CHOICES = {"auto": ToolChoiceKind.AUTO, "none": ToolChoiceKind.NONE, "required": ToolChoiceKind.REQUIRED}
+# The largest output cap a client may ask for. The catalog has no per-model output limit to use instead, and
+# no model writes a million tokens in one answer: a larger value (1e18, 2**70) is a client bug, refused here
+# before it reaches quota arithmetic or an upstream.
+MAX_OUTPUT_TOKENS = 1_000_000
 # e.g. "Invalid 'messages[1].role': unknown role 'bot'; ..."
 _WORDING = Wording(
     located="Invalid '{path}': {problem}",
@@ -81,12 +85,19 @@ def _decode(body: Mapping[str, Any]) -> ChatRequest:
 
 
 def _max_tokens(body: Mapping[str, Any]) -> int | None:
-    """Either cap may be sent; with both, the smaller one holds (openai-chat.md §9.2)."""
-    legacy = optional_int(body, "max_tokens", minimum=1)
-    newer = optional_int(body, "max_completion_tokens", minimum=1)
+    """Either cap may be sent; with both, the smaller one holds (docs/protocols/openai-chat.md §9.2)."""
+    legacy = _bounded(body, "max_tokens")
+    newer = _bounded(body, "max_completion_tokens")
     if legacy is None or newer is None:
         return newer if legacy is None else legacy
     return min(legacy, newer)
+
+
+def _bounded(body: Mapping[str, Any], key: str) -> int | None:
+    value = optional_int(body, key, minimum=1)
+    if value is not None and value > MAX_OUTPUT_TOKENS:
+        raise FieldError(key, f"must be at most {MAX_OUTPUT_TOKENS}, got {value}.")
+    return value
 
 
 def _stop(value: object) -> tuple[str, ...]:

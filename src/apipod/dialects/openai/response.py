@@ -1,4 +1,4 @@
-"""Non-streamed answers: canonical ``ChatResult`` <-> ``chat.completion`` (openai-chat.md §5).
+"""Non-streamed answers: canonical ``ChatResult`` <-> ``chat.completion`` (docs/protocols/openai-chat.md §5).
 
 ``decode_response`` reads upstream answers leniently: a field of the wrong type counts as absent. Reasoning
 arrives under vendor names (``reasoning_content``, OpenRouter's ``reasoning``, Copilot's

@@ -1,6 +1,6 @@
-"""An OpenAI-compatible upstream's SSE chunks -> canonical stream events (translation.md §8.1).
+"""An OpenAI-compatible upstream's SSE chunks -> canonical stream events (docs/protocols/translation.md §8.1).
 
-Tolerates the quirks of openai-chat.md §6.5: leading ``choices: []`` chunks without usage (Copilot's
+Tolerates the quirks of docs/protocols/openai-chat.md §6.5: leading ``choices: []`` chunks without usage (Copilot's
 ``prompt_filter_results``) are skipped; usage may ride on the finish chunk or come alone; a new ``id`` on
 an index already in use opens a new call; ``finish_reason`` is only remembered, and the stream finishes on
 ``[DONE]`` or at end of body.
@@ -15,6 +15,7 @@ import orjson
 
 from apipod.dialects.openai.mapping import finish_from_wire, signature_of, usage_from_wire
 from apipod.dialects.openai.response import reasoning_text
+from apipod.dialects.upstream_faults import stream_failure
 from apipod.domain.stream import (
     Finished,
     MessageStarted,
@@ -157,15 +158,9 @@ class StreamDecoder:
 
 
 def _failure(error: object) -> StreamFailed:
-    """An in-stream ``{"error": ...}`` (same shape as a non-stream error body)."""
+    """An in-stream ``{"error": ...}`` (same shape as a non-stream error body), under the shared policy."""
     if not isinstance(error, Mapping):
-        return StreamFailed("upstream", str(error))
+        return stream_failure(None, message=str(error))
+    codes = [str(error.get(name) or "") for name in ("type", "code")]
     message = error.get("message")
-    words = f"{error.get('type')} {error.get('code')}".lower()
-    if "rate_limit" in words or "quota" in words:
-        kind = "rate_limited"
-    elif "overloaded" in words or "unavailable" in words:
-        kind = "overloaded"
-    else:
-        kind = "upstream"
-    return StreamFailed(kind, message if isinstance(message, str) and message else "The upstream failed mid-stream.")
+    return stream_failure(None, codes=codes, message=message if isinstance(message, str) else "")

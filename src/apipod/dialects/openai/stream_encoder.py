@@ -1,4 +1,5 @@
-"""Canonical stream events -> ``chat.completion.chunk`` SSE frames for OpenAI clients (translation.md §8.3).
+"""Canonical stream events -> ``chat.completion.chunk`` SSE frames for OpenAI clients
+(docs/protocols/translation.md §8.3).
 
 Every chunk shares ``id``, ``created`` and ``model``, so their JSON prefix is encoded once; each event then
 costs one ``orjson.dumps`` of its own payload and a few byte concatenations.

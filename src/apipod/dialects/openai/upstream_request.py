@@ -154,7 +154,7 @@ def _tool_call(part: ToolUsePart) -> dict[str, Any]:
 
 def _tool_messages(message: Message) -> list[dict[str, Any]]:
     """One ``tool`` message per result; images (which ``tool`` messages cannot hold) and any other
-    content follow in one ``user`` message (translation.md §4.2)."""
+    content follow in one ``user`` message (docs/protocols/translation.md §4.2)."""
     out: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
     for part in message.parts:

@@ -1,4 +1,5 @@
-"""The ``apipod`` command: serve, migrate, create-key, import-original, copilot login, version."""
+"""The ``apipod`` command: serve, migrate, create-key, import-original, copilot login, rotate-secret-key,
+version."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str])
     import uvicorn
 
     from apipod.entrypoints.http.asgi import app_for
+    from apipod.entrypoints.http.bounded_protocol import BoundedHttpToolsProtocol
 
     if args.migrate:
         settings = attrs.evolve(settings, migrate_on_start=True)
@@ -48,7 +50,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str])
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with request heads bounded (header_limits.py)
         lifespan="on",
         log_level=settings.log_level.lower(),
         access_log=False,
@@ -99,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     copilot_sub = copilot.add_subparsers(dest="copilot_command", required=True)
     login = copilot_sub.add_parser("login", help="GitHub device flow; stores the token as an account")
     login.add_argument("--provider", required=True)
+    rotate = sub.add_parser(
+        "rotate-secret-key",
+        help="re-encrypt the stored provider secrets under a new key",
+        description="Re-encrypts every stored provider secret from the current key (APIPOD_SECRET_KEY, else the "
+        "key file) to a new one: --new-key, else APIPOD_NEW_SECRET_KEY, else a generated key. Stop the "
+        "running apipod processes first; restart them with the new key.",
+    )
+    rotate.add_argument("--new-key", help="the new key (URL-safe base64 of 32 bytes); prefer APIPOD_NEW_SECRET_KEY")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -124,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             from apipod.entrypoints.cli.extra import import_original
 
             return asyncio.run(import_original(settings, env, args.source))
+        if args.command == "rotate-secret-key":
+            from apipod.bootstrap.rotate_key import rotate_secret_key, rotation_report
+
+            new_key = args.new_key or env.get("APIPOD_NEW_SECRET_KEY") or None
+            _print(rotation_report(asyncio.run(rotate_secret_key(settings, new_key))))
+            return 0
         if args.command == "copilot":
             from apipod.entrypoints.cli.extra import copilot_login
 

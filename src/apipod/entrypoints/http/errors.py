@@ -124,7 +124,10 @@ def error_body(error: Exception, dialect: str) -> dict[str, Any]:
         return openai_dialect.encode_error(
             status=status_for(error, dialect), kind=spec.openai_type, message=message, param=param, code=code
         )
-    return {"error": {"type": spec.admin_type, "message": message}}
+    body: dict[str, Any] = {"type": spec.admin_type, "message": message}
+    if isinstance(error, InvalidRequestError) and error.param:
+        body["field"] = error.param  # the path of the offending value (docs/behaviour.md §9)
+    return {"error": body}
 
 
 def render(resp: falcon.asgi.Response, error: Exception, dialect: str) -> None:

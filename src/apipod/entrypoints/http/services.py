@@ -6,6 +6,7 @@ import attrs
 
 from apipod.application.gateway import Gateway
 from apipod.application.ports import Clock, IdGenerator
+from apipod.entrypoints.http.admin_guard import AdminGuard
 
 
 @attrs.define
@@ -15,6 +16,7 @@ class Services:
     gateway: Gateway | None = None
     clock: Clock | None = None
     ids: IdGenerator | None = None
+    admin_guard: AdminGuard = attrs.field(factory=AdminGuard)
 
     def ready(self) -> tuple[Gateway, Clock, IdGenerator]:
         if self.gateway is None or self.clock is None or self.ids is None:

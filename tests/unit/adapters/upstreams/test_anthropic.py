@@ -198,7 +198,7 @@ async def test_error_event_mid_stream_ends_with_stream_failed(
     fake_anthropic.replay(fixture("anthropic/stream_error_midstream.sse"))
     events = await collect(upstream.stream(call(), user_request()))
     assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("Sure, here is")]
-    assert events[-1] == StreamFailed("overloaded", "Overloaded")
+    assert events[-1] == StreamFailed("overloaded", "The upstream is overloaded (overloaded_error).")
 
 
 async def test_error_event_right_after_message_start_is_raised(
@@ -212,7 +212,7 @@ async def test_error_event_right_after_message_start_is_raised(
         ]
     )
     fake_anthropic.reply_sse(frames)
-    with pytest.raises(UpstreamOverloadedError, match="Overloaded"):
+    with pytest.raises(UpstreamOverloadedError, match=r"^The upstream is overloaded \(overloaded_error\)\.$"):
         await anext(upstream.stream(call(), user_request()))
 
 
@@ -264,7 +264,7 @@ async def test_bad_request_passes_the_upstream_message_on(
 
 async def test_recorded_overloaded_answer(upstream: AnthropicUpstream, fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.replay(fixture("anthropic/error_529_overloaded.json"))
-    with pytest.raises(UpstreamOverloadedError, match="Overloaded"):
+    with pytest.raises(UpstreamOverloadedError, match=r"^The upstream is overloaded \(HTTP 529 overloaded_error\)\.$"):
         await anext(upstream.stream(call(), user_request()))
 
 

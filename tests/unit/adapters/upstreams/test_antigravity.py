@@ -449,9 +449,18 @@ def test_capacity_and_account_errors() -> None:
             "details": [error_info("VALIDATION_REQUIRED")],
         }
     }
-    assert "verified" in decode_error(403, orjson.dumps(verify), {}, now=NOW).message
+    # what it means for the account is the operator's to read (detail); the client reads a generic refusal
+    unverified = decode_error(403, orjson.dumps(verify), {}, now=NOW)
+    assert isinstance(unverified, UpstreamAuthError)
+    assert "verified" in unverified.detail and "Verify your account." in unverified.detail
+    assert (
+        unverified.message
+        == "The upstream refused apipod's credentials (HTTP 403 PERMISSION_DENIED VALIDATION_REQUIRED)."
+    )
     banned = {"error": {"code": 403, "message": "This account has been disabled for violation of Terms of Service."}}
-    assert "disabled" in decode_error(403, orjson.dumps(banned), {}, now=NOW).message
+    disabled = decode_error(403, orjson.dumps(banned), {}, now=NOW)
+    assert "Google has disabled this Antigravity account" in disabled.detail
+    assert "disabled" not in disabled.message
     rejected = decode_error(400, b'{"error": {"code": 400, "message": "bad schema"}}', {}, now=NOW)
     assert isinstance(rejected, UpstreamRejectedError) and rejected.message == "bad schema"
 

@@ -243,8 +243,8 @@ async def test_in_stream_errors(fake: FakeGemini, gemini: GoogleAIStudioUpstream
     fake.reply_stream([partial, overloaded])
     events = await collect(gemini.stream(call, request))
     assert events[1] == TextDelta("Hel")
-    assert events[-1] == StreamFailed(kind="overloaded", message="The model is overloaded.")
-    # An error object outside the SSE framing after the 200 (gemini.md §4) must not pass for an answer.
+    assert events[-1] == StreamFailed(kind="overloaded", message="The upstream is overloaded (HTTP 503 UNAVAILABLE).")
+    # An error object outside the SSE framing after the 200 (docs/protocols/gemini.md §4) must not pass for an answer.
     fake.reply_sse([*gemini_frames([partial]), b'{\n  "error": {\n    "code": 500\n  }\n}\n'])
     events = await collect(gemini.stream(call, request))
     assert events[-1] == StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished.")

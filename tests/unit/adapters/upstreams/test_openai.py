@@ -13,6 +13,7 @@ from apipod.adapters.retry import NO_RETRY
 from apipod.adapters.upstreams.openai import OpenAIUpstream
 from apipod.application.ports import UpstreamCall
 from apipod.dialects import openai as dialect
+from apipod.dialects.upstream_faults import EXHAUSTED_REST
 from apipod.domain.catalog import Timeouts, Upstream, UpstreamKind
 from apipod.domain.chat import FinishReason, TextPart, ToolUsePart, Usage
 from apipod.domain.errors import (
@@ -214,8 +215,9 @@ async def test_error_statuses_become_domain_errors(
         assert caught.value.message == check  # type: ignore[attr-defined]
         assert caught.value.status == status  # type: ignore[attr-defined]
     if isinstance(caught.value, UpstreamRateLimitedError):
-        assert caught.value.retry_after == (7.0 if headers else None)
-        assert caught.value.exhausted is (b"insufficient_quota" in body)
+        exhausted = b"insufficient_quota" in body
+        assert caught.value.retry_after == (7.0 if headers else EXHAUSTED_REST if exhausted else None)
+        assert caught.value.exhausted is exhausted
     assert len(fake_openai.requests) == 1
 
 
@@ -227,7 +229,7 @@ async def test_answer_that_is_not_json_is_unavailable(upstream: OpenAIUpstream, 
 
 async def test_in_stream_error_before_any_content_is_raised(upstream: OpenAIUpstream, fake_openai: FakeOpenAI) -> None:
     fake_openai.reply_sse(openai_frames([{"error": {"message": "The server is overloaded", "type": "overloaded"}}]))
-    with pytest.raises(UpstreamOverloadedError, match="The server is overloaded"):
+    with pytest.raises(UpstreamOverloadedError, match=r"^The upstream is overloaded \(overloaded\)\.$"):
         await anext(upstream.stream(make_call(UpstreamKind.OPENAI, BASE), user_request()))
 
 

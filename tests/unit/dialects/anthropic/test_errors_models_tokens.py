@@ -28,7 +28,8 @@ def test_400_fixture_is_the_callers_fault_with_the_upstream_message() -> None:
 def test_529_fixture_is_overloaded_with_retry_after() -> None:
     error = decode_error(529, fixture("anthropic/error_529_overloaded.json").read_bytes(), {"retry-after": "12"})
     assert isinstance(error, UpstreamOverloadedError)
-    assert error.message == "Overloaded"
+    assert error.message == "The upstream is overloaded (HTTP 529 overloaded_error)."
+    assert error.detail == "Overloaded"
     assert error.retry_after == 12.0
 
 
@@ -41,39 +42,62 @@ def test_rate_limit_and_exhausted_credit() -> None:
     exhausted = decode_error(400, credit, {})
     assert isinstance(exhausted, UpstreamRateLimitedError)
     assert exhausted.exhausted
+    assert "credit" not in exhausted.message
     billing = decode_error(402, b'{"type":"error","error":{"type":"billing_error","message":"pay"}}', {})
     assert isinstance(billing, UpstreamRateLimitedError)
     assert billing.exhausted
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "kind", "message"),
+    ("status", "body", "kind", "message", "detail"),
     [
         (
             401,
             b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}',
             UpstreamAuthError,
+            "The upstream refused apipod's credentials (HTTP 401 authentication_error).",
             "invalid x-api-key",
         ),
-        (403, b"", UpstreamAuthError, "upstream answered HTTP 403"),
+        (403, b"", UpstreamAuthError, "The upstream refused apipod's credentials (HTTP 403).", ""),
         (
             404,
             b'{"type":"error","error":{"type":"not_found_error","message":"model: x"}}',
             UpstreamRejectedError,
             "model: x",
+            "",
         ),
-        (503, b"upstream connect error", UpstreamOverloadedError, "upstream connect error"),
-        (500, b"<html>Internal Server Error</html>", UpstreamUnavailableError, "<html>Internal Server Error</html>"),
-        (502, b"", UpstreamUnavailableError, "upstream answered HTTP 502"),
-        (504, b'{"error": "gateway timeout"}', UpstreamUnavailableError, "gateway timeout"),
-        (409, b"[]", UpstreamRejectedError, "upstream answered HTTP 409"),
+        (
+            503,
+            b"upstream connect error",
+            UpstreamOverloadedError,
+            "The upstream is overloaded (HTTP 503).",
+            "upstream connect error",
+        ),
+        (
+            500,
+            b"<html>Internal Server Error</html>",
+            UpstreamUnavailableError,
+            "The upstream failed (HTTP 500).",
+            "<html>Internal Server Error</html>",
+        ),
+        (502, b"", UpstreamUnavailableError, "The upstream failed (HTTP 502).", ""),
+        (
+            504,
+            b'{"error": "gateway timeout"}',
+            UpstreamUnavailableError,
+            "The upstream failed (HTTP 504).",
+            "gateway timeout",
+        ),
+        # 409 fails over, as for every upstream kind (it used to be passed on for Anthropic only)
+        (409, b"[]", UpstreamUnavailableError, "The upstream failed (HTTP 409).", ""),
     ],
 )
-def test_status_mapping_is_robust_to_any_body(status: int, body: bytes, kind: type, message: str) -> None:
+def test_status_mapping_is_robust_to_any_body(status: int, body: bytes, kind: type, message: str, detail: str) -> None:
     error = decode_error(status, body, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
     assert type(error) is kind
     assert error.message == message
-    assert error.retry_after is None
+    assert error.detail == detail
+    assert error.retry_after is None  # an HTTP date needs the clock, and none was given
 
 
 def test_encode_error_shape() -> None:

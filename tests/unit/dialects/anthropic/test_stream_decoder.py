@@ -104,7 +104,7 @@ def test_midstream_error_fixture_ends_with_stream_failed() -> None:
         MessageStarted("msg_01ExampleMidStreamError", "claude-sonnet-4-5", Usage(input_tokens=25, output_tokens=1)),
         UsageReported(Usage(input_tokens=25, output_tokens=1)),
         TextDelta("Sure, here is"),
-        StreamFailed("overloaded", "Overloaded"),
+        StreamFailed("overloaded", "The upstream is overloaded (overloaded_error)."),
     ]
     assert decoder.close() == []  # the failure was the end
 
@@ -170,7 +170,7 @@ def test_tool_keys_are_ordinals_among_tool_blocks() -> None:
         ToolCallDelta(1, "{}"),
         BlockStopped(),
         UsageReported(Usage(output_tokens=3)),
-        Finished(FinishReason.TOOL_USE),  # a tool call overrides end_turn (translation.md §6.1)
+        Finished(FinishReason.TOOL_USE),  # a tool call overrides end_turn (docs/protocols/translation.md §6.1)
     ]
 
 
@@ -180,9 +180,15 @@ def test_error_kinds() -> None:
             "error", orjson.dumps({"type": "error", "error": {"type": error_type, "message": "m"}})
         )
 
-    assert failure("overloaded_error") == [StreamFailed("overloaded", "m")]
-    assert failure("rate_limit_error") == [StreamFailed("rate_limited", "m")]
-    assert failure("api_error") == [StreamFailed("upstream", "m")]
+    assert failure("overloaded_error") == [StreamFailed("overloaded", "The upstream is overloaded (overloaded_error).")]
+    assert failure("rate_limit_error") == [
+        StreamFailed("rate_limited", "The upstream account's rate limit was hit (rate_limit_error).")
+    ]
+    assert failure("api_error") == [StreamFailed("upstream", "The upstream answered with an error (api_error).")]
+    # the upstream's text never reaches the client from inside a stream either
+    assert failure("authentication_error") == [
+        StreamFailed("upstream", "The upstream refused apipod's credentials (authentication_error).")
+    ]
 
 
 def test_nothing_after_finished_or_failed() -> None:

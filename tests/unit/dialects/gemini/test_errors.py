@@ -43,7 +43,8 @@ def test_per_day_quota_is_exhausted_and_header_is_the_fallback_delay() -> None:
     assert isinstance(error, UpstreamRateLimitedError)
     assert error.exhausted is True
     assert error.retry_after == 17.0
-    assert error.message == "The upstream account's daily quota is exhausted (HTTP 429 RESOURCE_EXHAUSTED)."
+    assert error.message == "The upstream account's quota is exhausted (HTTP 429 RESOURCE_EXHAUSTED)."
+    assert error.detail == "quota"
 
 
 def test_recorded_400_invalid_argument() -> None:
@@ -64,7 +65,8 @@ def test_invalid_key_and_failed_precondition_blame_the_account() -> None:
     }
     error = decode_error(400, orjson.dumps(body), {})
     assert isinstance(error, UpstreamAuthError)
-    assert error.message == "The upstream refused apipod's credentials (HTTP 400 INVALID_ARGUMENT)."
+    assert error.message == "The upstream refused apipod's credentials (HTTP 400 INVALID_ARGUMENT API_KEY_INVALID)."
+    assert error.detail == "API key not valid. Please pass a valid API key."
     region = {"error": {"code": 400, "message": "User location is not supported", "status": "FAILED_PRECONDITION"}}
     assert isinstance(decode_error(400, orjson.dumps(region), {}), UpstreamAuthError)
 
@@ -89,7 +91,7 @@ def test_invalid_key_and_failed_precondition_blame_the_account() -> None:
         (500, "INTERNAL", UpstreamUnavailableError, "The upstream failed (HTTP 500 INTERNAL)."),
         (504, "DEADLINE_EXCEEDED", UpstreamUnavailableError, "The upstream failed (HTTP 504 DEADLINE_EXCEEDED)."),
         (408, "", UpstreamUnavailableError, "The upstream failed (HTTP 408)."),
-        (405, "", UpstreamError, "The upstream answered HTTP 405: models/nope is not found"),
+        (405, "", UpstreamError, "The upstream answered with an error (HTTP 405)."),
     ],
 )
 def test_status_mapping(status: int, rpc: str, kind: type[Exception], message: str) -> None:
@@ -105,7 +107,7 @@ def test_non_json_bodies() -> None:
     error = decode_error(400, b"<html>Bad Request</html>", {})
     assert isinstance(error, UpstreamRejectedError)
     assert error.message == "<html>Bad Request</html>"
-    assert decode_error(404, b"", {}).message == "The upstream answered HTTP 404."
+    assert decode_error(404, b"", {}).message == "The upstream rejected the request (HTTP 404)."
     assert isinstance(decode_error(502, b"<html>Bad Gateway</html>", {}), UpstreamUnavailableError)
     wrapped = decode_error(200, b'[{"error": {"message": "slow", "status": "RESOURCE_EXHAUSTED"}}]', {})
     assert isinstance(wrapped, UpstreamRateLimitedError)

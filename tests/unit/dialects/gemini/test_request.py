@@ -1,5 +1,5 @@
 """encode_request: canonical requests -> Gemini bodies, checked against the composed fixture and the rules of
-gemini.md §2 / translation.md §1-5."""
+docs/protocols/gemini.md §2 / docs/protocols/translation.md §1-5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The schema cleaner: JSON Schema -> the subset Gemini accepts (gemini.md §2.3)."""
+"""The schema cleaner: JSON Schema -> the subset Gemini accepts (docs/protocols/gemini.md §2.3)."""
 
 from __future__ import annotations
 

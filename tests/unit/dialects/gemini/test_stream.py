@@ -131,12 +131,14 @@ def test_in_stream_error_ends_the_stream() -> None:
     decoder = StreamDecoder()
     decoder.feed(None, chunk([{"text": "partial"}]))
     error = b'{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}'
-    assert decoder.feed(None, error) == [StreamFailed(kind="overloaded", message="The model is overloaded.")]
+    assert decoder.feed(None, error) == [
+        StreamFailed(kind="overloaded", message="The upstream is overloaded (HTTP 503 UNAVAILABLE).")
+    ]
     assert decoder.feed(None, chunk([{"text": "more"}])) == []
     assert decoder.close() == []
     limited = StreamDecoder()
     assert limited.feed(None, b'{"error": {"code": 429, "message": "slow down"}}') == [
-        StreamFailed(kind="rate_limited", message="slow down")
+        StreamFailed(kind="rate_limited", message="The upstream account's rate limit was hit (HTTP 429).")
     ]
 
 

@@ -80,13 +80,14 @@ def test_rejected_messages_from_odd_bodies() -> None:
     assert decode_error(400, b"", {}).message == "The upstream rejected the request (HTTP 400)."
 
 
-def test_other_4xx_is_a_plain_upstream_error_and_http_date_retry_after_is_ignored() -> None:
+def test_other_4xx_is_a_plain_upstream_error_and_http_date_retry_after_needs_the_clock() -> None:
     error = decode_error(
         405, b'{"error":{"message":"Method not allowed"}}', {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}
     )
     assert type(error) is UpstreamError
     assert error.retry_after is None
-    assert "Method not allowed" in error.message
+    assert error.message == "The upstream answered with an error (HTTP 405)."
+    assert error.detail == "Method not allowed"
     assert decode_error(503, b"", {"retry-after": "3"}).retry_after == 3.0
 
 

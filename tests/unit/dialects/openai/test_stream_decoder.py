@@ -1,4 +1,4 @@
-"""StreamDecoder on recorded OpenAI and Copilot streams, and on the quirks of openai-chat.md §6.5."""
+"""StreamDecoder on recorded OpenAI and Copilot streams, and on the quirks of docs/protocols/openai-chat.md §6.5."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def test_error_payload_mid_stream_fails_and_stops() -> None:
     assert events == [
         MessageStarted(id="c1", model="m"),
         TextDelta("Hi"),
-        StreamFailed("rate_limited", "Rate limit reached"),
+        StreamFailed("rate_limited", "The upstream account's rate limit was hit (requests rate_limit_exceeded)."),
     ]
 
 
@@ -193,10 +193,19 @@ def test_error_kinds() -> None:
         (event,) = decoder.feed(None, orjson.dumps({"error": error}))
         return event
 
-    assert fail({"message": "busy", "type": "server_error", "code": "overloaded"}) == StreamFailed("overloaded", "busy")
-    assert fail({"message": "x", "type": "insufficient_quota"}) == StreamFailed("rate_limited", "x")
-    assert fail({"message": "bad", "type": "server_error"}) == StreamFailed("upstream", "bad")
-    assert fail("plain text") == StreamFailed("upstream", "plain text")
+    # the same policy as an error answer: the client reads what kind of failure it was, not the upstream's text
+    assert fail({"message": "busy", "type": "server_error", "code": "overloaded"}) == StreamFailed(
+        "overloaded", "The upstream is overloaded (server_error overloaded)."
+    )
+    assert fail({"message": "x", "type": "insufficient_quota"}) == StreamFailed(
+        "rate_limited", "The upstream account's quota is exhausted (insufficient_quota)."
+    )
+    assert fail({"message": "bad", "type": "server_error"}) == StreamFailed(
+        "upstream", "The upstream answered with an error (server_error)."
+    )
+    assert fail("plain text") == StreamFailed("upstream", "The upstream answered with an error.")
+    leaked = fail({"message": "Incorrect API key provided: sk-proj-SECRET", "code": "invalid_api_key"})
+    assert leaked == StreamFailed("upstream", "The upstream refused apipod's credentials (invalid_api_key).")
 
 
 def test_end_of_body_without_done_finishes_when_a_reason_was_given() -> None:

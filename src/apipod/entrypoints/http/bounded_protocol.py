@@ -1,0 +1,90 @@
+"""uvicorn's httptools protocol with bounded request heads, for ``apipod serve`` (issue 9, finding 10).
+
+httptools has no limit of its own: it concatenates an unfinished header value for as long as bytes come, and
+uvicorn collects every header. This subclass stops at the ``header_limits.Limits`` while parsing (too many
+headers, one too large, too large in all) and, for a head that never ends (a 1 MB header line), once more
+than ``max_head_bytes`` arrived before the headers were complete; it answers 431 in the caller's dialect and
+closes the connection. Memory per connection stays within ``max_head_bytes`` plus one read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from apipod.entrypoints.http.header_limits import STATUS, Limits, dialect_for, refusal_body
+
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers as received, before they are complete
+
+
+class _HeadTooLargeError(Exception):
+    """Raised inside a parser callback to stop parsing; httptools reports it as a parser error."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    limits = Limits()
+    max_head_bytes = MAX_HEAD_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_pending = True
+        self._head_received = 0
+        self._header_count = 0
+        self._header_bytes = 0
+        self._refusal: str | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_pending:
+            if self._head_received > self.max_head_bytes:
+                self._refuse(f"a request head over {self.max_head_bytes} bytes")
+                return
+            self._head_received += len(data)
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_pending = True
+        self._header_count = self._header_bytes = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        size = len(name) + len(value)
+        self._header_bytes += size
+        self._refusal = self.limits.exceeded(self._header_count, size, self._header_bytes)
+        if self._refusal is not None:
+            raise _HeadTooLargeError(self._refusal)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_pending = False
+        self._head_received = 0
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers every parser error with 400; the one our callback raised is a 431.
+        if self._refusal is not None:
+            self._refuse(self._refusal)
+            return
+        super().send_400_response(msg)
+
+    def _refuse(self, problem: str) -> None:
+        if self.transport.is_closing():
+            return
+        url = getattr(self, "url", b"") or b""
+        path = url.split(b"?", 1)[0].decode("latin-1")
+        body = refusal_body(dialect_for(path, self.headers or ()), problem)
+        head = [b"HTTP/1.1 431 Request Header Fields Too Large\r\n"]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+            ]
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+        self.logger.warning("refused a request with status %d: %s", STATUS, problem)
