@@ -23,7 +23,7 @@ class UsageLogContract:
         record = make_record(
             "req_1",
             attempts=(
-                Attempt(model="big", account="openai/#1", outcome="failed: 503"),
+                Attempt(model="big", account="openai/#1", outcome="failed", reason="UpstreamUnavailableError"),
                 Attempt(model="mini", account="openai/#0", outcome="served"),
             ),
         )

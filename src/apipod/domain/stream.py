@@ -10,6 +10,8 @@ close open blocks by themselves too, so decoders of dialects without explicit st
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
 from apipod.domain.chat import FinishReason, Usage
@@ -72,12 +74,28 @@ class Finished:
     stop_sequence: str | None = None
 
 
+class FailureKind(enum.StrEnum):
+    """What broke a stream off, for the client's dialect to render."""
+
+    OVERLOADED = "overloaded"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM = "upstream"  # anything else from the upstream
+    INTERNAL = "internal"
+
+
+def _failure_kind(value: str) -> FailureKind:
+    """An unknown kind from an upstream's error event is an upstream failure."""
+    try:
+        return FailureKind(value)
+    except ValueError:
+        return FailureKind.UPSTREAM
+
+
 @attrs.frozen
 class StreamFailed:
-    """The upstream broke off. ``kind`` names the failure for the client's dialect to render:
-    "overloaded", "rate_limited", "upstream" (anything else from the upstream) or "internal"."""
+    """The upstream broke off; the stream ends after this event."""
 
-    kind: str
+    kind: FailureKind = attrs.field(converter=_failure_kind)
     message: str
 
 

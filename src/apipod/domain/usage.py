@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import attrs
@@ -9,13 +10,51 @@ import attrs
 from apipod.domain.chat import Usage
 
 
+class UsageStatus(enum.StrEnum):
+    """How a request ended; the usage row's ``status``."""
+
+    SUCCESS = "success"
+    CANCELLED = "cancelled"  # the client went away, or the caller closed the stream early
+    UPSTREAM_ERROR = "upstream_error"  # the stream broke off after its first event
+    REJECTED = "rejected"  # the upstream refused the request as the caller's fault
+    QUOTA_EXCEEDED = "quota_exceeded"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    ERROR = "error"
+
+
+class AttemptOutcome(enum.StrEnum):
+    SERVED = "served"
+    SKIPPED = "skipped"  # set aside without a call: over a limit, cooling down, no account left
+    FAILED = "failed"  # called, failed before the first byte; the next candidate was tried
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    UPSTREAM_ERROR = "upstream_error"
+    ERROR = "error"
+
+
 @attrs.frozen(kw_only=True)
 class Attempt:
-    """One candidate considered for a request, and what became of it ("served", "skipped: rpm", ...)."""
+    """One candidate considered for a request, what became of it, and why (a limit, an error class).
+
+    ``summary`` ("failed: UpstreamRateLimitedError", "skipped: limited: rpm") is how rows store it."""
 
     model: str
     account: str
-    outcome: str
+    outcome: AttemptOutcome = attrs.field(converter=AttemptOutcome)
+    reason: str = ""
+
+    @property
+    def summary(self) -> str:
+        return f"{self.outcome.value}: {self.reason}" if self.reason else self.outcome.value
+
+    @classmethod
+    def from_summary(cls, *, model: str, account: str, summary: str) -> Attempt:
+        outcome, _, reason = summary.partition(": ")
+        try:
+            return cls(model=model, account=account, outcome=AttemptOutcome(outcome), reason=reason)
+        except ValueError:  # a row written by an older version
+            return cls(model=model, account=account, outcome=AttemptOutcome.ERROR, reason=summary)
 
 
 @attrs.frozen(kw_only=True)
@@ -24,7 +63,7 @@ class UsageRecord:
 
     Attributes:
         user: the key holder's name (the original's ``user``).
-        status: "success", or the error kind ("upstream_error", "cancelled", ...).
+        status: how the request ended.
         upstream: the upstream label, ``<upstream name>/<account>``.
     """
 
@@ -34,7 +73,7 @@ class UsageRecord:
     requested_model: str
     routed_model: str = ""
     upstream: str = ""
-    status: str = "success"
+    status: UsageStatus = attrs.field(default=UsageStatus.SUCCESS, converter=UsageStatus)
     usage: Usage = Usage()
     latency_ms: float = 0.0
     ttft_ms: float | None = None

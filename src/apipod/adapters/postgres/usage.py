@@ -70,7 +70,7 @@ def _text(value: str | None) -> str | None:
 
 def _row(record: UsageRecord) -> Row:
     usage = record.usage
-    attempts = [{"model": a.model, "account": a.account, "outcome": a.outcome} for a in record.attempts]
+    attempts = [{"model": a.model, "account": a.account, "outcome": a.summary} for a in record.attempts]
     return (
         uuid.uuid4(),
         _text(record.request_id),
@@ -113,7 +113,9 @@ def _record(row: Any) -> UsageRecord:
         ttft_ms=row["ttft_ms"],
         error=row["error"],
         timestamp=row["timestamp"],
-        attempts=tuple(Attempt(model=a["model"], account=a["account"], outcome=a["outcome"]) for a in row["attempts"]),
+        attempts=tuple(
+            Attempt.from_summary(model=a["model"], account=a["account"], summary=a["outcome"]) for a in row["attempts"]
+        ),
     )
 
 

@@ -55,7 +55,7 @@ def _row(record: UsageRecord) -> _Row:
         record.error,
         to_text(record.timestamp),
         orjson.dumps(
-            [{"model": a.model, "account": a.account, "outcome": a.outcome} for a in record.attempts]
+            [{"model": a.model, "account": a.account, "outcome": a.summary} for a in record.attempts]
         ).decode(),
     )
 
@@ -80,7 +80,10 @@ def _record(row: _Row) -> UsageRecord:
         ttft_ms=row[14],
         error=row[15],
         timestamp=from_text(row[16]),
-        attempts=tuple(Attempt(**a) for a in orjson.loads(row[17])),
+        attempts=tuple(
+            Attempt.from_summary(model=a["model"], account=a["account"], summary=a["outcome"])
+            for a in orjson.loads(row[17])
+        ),
     )
 
 

@@ -10,6 +10,8 @@ import falcon
 import falcon.asgi
 import orjson
 
+from apipod.application.gateway import Gateway
+from apipod.application.ports import Clock
 from apipod.bootstrap.catalog_file import check_references, parse_model, parse_plan, parse_upstream
 from apipod.bootstrap.settings import ConfigError
 from apipod.domain.catalog import Catalog, Plan, Upstream, UpstreamModel
@@ -18,7 +20,7 @@ from apipod.domain.keys import ApiKey
 from apipod.domain.usage import UsageRecord
 from apipod.entrypoints.http.errors import ADMIN
 from apipod.entrypoints.http.request_body import read_json_object
-from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.request_scope import container_of
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -94,7 +96,7 @@ def usage_view(row: UsageRecord) -> dict[str, Any]:
         "latency_ms": round(row.latency_ms, 3),
         "ttft_ms": round(row.ttft_ms, 3) if row.ttft_ms is not None else None,
         "error": row.error,
-        "attempts": [{"model": a.model, "account": a.account, "outcome": a.outcome} for a in row.attempts],
+        "attempts": [{"model": a.model, "account": a.account, "outcome": a.summary} for a in row.attempts],
         "timestamp": _iso(row.timestamp),
     }
 
@@ -122,12 +124,22 @@ def _expiry(body: dict[str, Any], now: datetime) -> datetime | None:
 class AdminResource:
     dialect = ADMIN
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, *, admin_secret: str, max_body_bytes: int) -> None:
+        self._admin_secret = admin_secret
+        self._max_body_bytes = max_body_bytes
+
+    @staticmethod
+    async def _gateway(req: falcon.asgi.Request) -> Gateway:
+        return await container_of(req).get(Gateway)
+
+    @staticmethod
+    async def _engine(req: falcon.asgi.Request) -> tuple[Gateway, Clock]:
+        container = container_of(req)
+        return await container.get(Gateway), await container.get(Clock)
 
     def _check(self, req: falcon.asgi.Request) -> None:
         given = (req.get_header("x-admin-secret") or "").encode()
-        if not hmac.compare_digest(given, self._services.admin_secret.encode()):
+        if not hmac.compare_digest(given, self._admin_secret.encode()):
             raise PermissionDeniedError("Invalid admin secret.")
 
     @staticmethod
@@ -140,8 +152,8 @@ class AdminResource:
 class CreateKey(AdminResource):
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         self._check(req)
-        gateway, clock, _ = self._services.ready()
-        body = await read_json_object(req, self._services.max_body_bytes)
+        gateway, clock = await self._engine(req)
+        body = await read_json_object(req, self._max_body_bytes)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError("'name' is required.", param="name")
@@ -167,14 +179,14 @@ class CreateKey(AdminResource):
 class Keys(AdminResource):
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         self._check(req)
-        gateway, _, _ = self._services.ready()
+        gateway = await self._gateway(req)
         self._json(resp, {"data": [key_view(k) for k in await gateway.list_keys()]})
 
 
 class RevokeKey(AdminResource):
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, key_id: str) -> None:
         self._check(req)
-        gateway, _, _ = self._services.ready()
+        gateway = await self._gateway(req)
         self._json(resp, key_view(await gateway.revoke_key(key_id)))
 
 
@@ -183,7 +195,7 @@ class CatalogResource(AdminResource):
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         self._check(req)
-        gateway, _, _ = self._services.ready()
+        gateway = await self._gateway(req)
         catalog = await gateway.catalog.snapshot()
         self._json(
             resp,
@@ -196,8 +208,8 @@ class CatalogResource(AdminResource):
 
     async def on_put_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, kind: str, name: str) -> None:
         self._check(req)
-        gateway, _, _ = self._services.ready()
-        body = await read_json_object(req, self._services.max_body_bytes)
+        gateway = await self._gateway(req)
+        body = await read_json_object(req, self._max_body_bytes)
         body["name"] = name
         known = await gateway.catalog.snapshot()
         try:
@@ -226,7 +238,7 @@ class Usage(AdminResource):
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         self._check(req)
-        gateway, _, _ = self._services.ready()
+        gateway = await self._gateway(req)
         since_raw = req.get_param("since")
         try:
             since = datetime.fromisoformat(since_raw.replace("Z", "+00:00")) if since_raw else None

@@ -1,0 +1,235 @@
+"""Falcon and dishka: one dishka REQUEST scope per HTTP request, open until the response (a stream included)
+has been sent, and the per-request objects that live in it.
+
+``RequestScope`` is pure ASGI, outside Falcon, because Falcon finishes its middleware before a streamed body
+is sent: only a wrapper around the whole app sees the end of a stream. Responders take what they need as
+``FromDishka[...]`` parameters (``inject``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, NewType, TypeVar
+
+import attrs
+import falcon.asgi
+from dishka import AsyncContainer, Provider, Scope, from_context, provide
+from dishka.integrations.base import wrap_injection
+
+from apipod.application.authenticate_key import Principal
+from apipod.application.gateway import Gateway
+from apipod.application.ports import IdGenerator
+from apipod.domain.errors import AuthenticationError, StorageError
+from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
+from apipod.entrypoints.http.streaming import Scope as AsgiScope
+
+log = logging.getLogger("apipod.http")
+
+Message = MutableMapping[str, Any]
+
+CONTAINER = "apipod.container"
+"""Where the request's container sits in the ASGI scope (``req.scope``), for ``inject``."""
+
+RequestId = NewType("RequestId", str)
+"""One id per request, made once: in the ``x-request-id`` answer header and the request's usage row."""
+
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+@attrs.frozen
+class Exchange:
+    """The request as the server handed it over: the REQUEST scope's context."""
+
+    scope: AsgiScope
+    receive: Receive
+    request_id: RequestId
+
+
+@attrs.frozen
+class Credential:
+    """The API key the client presented (``Authorization: Bearer`` or ``x-api-key``), if any."""
+
+    value: str | None = attrs.field(repr=False)
+
+
+class RequestLifetime:
+    """What a request must close when it ends, and its client's disconnect, noticed while it waits.
+
+    ``watch()`` (after the body is read) starts listening for the disconnect; from then on, a client that
+    goes away cancels the request at once, whether it is still waiting for the upstream's first event or
+    streaming, so the upstream call is cancelled and the books closed without waiting for the next chunk.
+    """
+
+    __slots__ = ("_closers", "_gone", "_receive", "_task", "_watcher", "disconnected", "responded")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._gone: asyncio.Event | None = None
+        self.disconnected = False
+        self.responded = False
+
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(close)
+
+    def watch(self) -> None:
+        if self._watcher is None:
+            self._gone = asyncio.Event()
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def receive(self) -> Message:
+        """The app's ``receive``: while watching, the watcher alone reads from the server."""
+        if self._gone is None:
+            return await self._receive()
+        await self._gone.wait()
+        return _DISCONNECT
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = True
+        assert self._gone is not None
+        self._gone.set()
+        if not self.responded and self._task is not None:
+            self._task.cancel()
+
+    async def close(self) -> None:
+        """Stop watching and run every closer, each on its own."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        closers, self._closers = self._closers, []
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a request's resource failed")
+
+
+class HttpRequestProvider(Provider):
+    """The REQUEST scope's objects."""
+
+    scope = Scope.REQUEST
+    exchange = from_context(provides=Exchange, scope=Scope.REQUEST)
+
+    @provide
+    def request_id(self, exchange: Exchange) -> RequestId:
+        return exchange.request_id
+
+    @provide
+    async def lifetime(self, exchange: Exchange) -> AsyncIterator[RequestLifetime]:
+        lifetime = RequestLifetime(exchange.receive)
+        try:
+            yield lifetime
+        finally:
+            await lifetime.close()
+
+    @provide
+    def credential(self, exchange: Exchange) -> Credential:
+        return Credential(credential_of(exchange.scope))
+
+    @provide
+    async def principal(self, credential: Credential, gateway: Gateway) -> Principal:
+        return await gateway.authenticate(credential.value)
+
+
+def credential_of(scope: AsgiScope) -> str | None:
+    """``Authorization: Bearer <key>`` or ``x-api-key``; a malformed Authorization header is a 401."""
+    api_key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
+            return token
+        if name == b"x-api-key" and value:
+            api_key = bytes(value).decode("latin-1")
+    return api_key
+
+
+def request_id_of(scope: AsgiScope, new_id: Callable[[], str]) -> RequestId:
+    """The client's ``x-request-id`` when it is well formed, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _CLIENT_REQUEST_ID.fullmatch(text):
+                return RequestId(text)
+            break
+    return RequestId(new_id())
+
+
+class RequestScope:
+    """Pure ASGI: opens the REQUEST scope, answers with ``x-request-id``, and closes the scope (running the
+    request's closers) when the response has been sent or the client is gone."""
+
+    def __init__(self, app: ASGIApp, root: Callable[[], AsyncContainer | None]) -> None:
+        self._app = app
+        self._root = root
+        self._ids: IdGenerator | None = None
+
+    def _new_id(self) -> str:
+        assert self._ids is not None
+        return self._ids.new_id("req_")
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        root = self._root()
+        if root is None:
+            await _unavailable(send)
+            return
+        if self._ids is None:
+            self._ids = await root.get(IdGenerator)
+        request_id = request_id_of(scope, self._new_id)
+        header = (b"x-request-id", request_id.encode())
+        async with root(context={Exchange: Exchange(scope, receive, request_id)}) as container:
+            scope[CONTAINER] = container
+            lifetime = await container.get(RequestLifetime)
+            try:
+                await self._app(scope, lifetime.receive, CoalescingSend(send, header, lifetime))
+            except asyncio.CancelledError:
+                if not lifetime.disconnected:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+
+
+async def _unavailable(send: Send) -> None:
+    body = b'{"error":{"type":"unavailable","message":"The gateway is starting."}}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+T = TypeVar("T")
+
+
+def inject(responder: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Resolve a responder's ``FromDishka[...]`` parameters from the request's container."""
+    return wrap_injection(func=responder, is_async=True, container_getter=_container_of)
+
+
+def container_of(req: falcon.asgi.Request) -> AsyncContainer:
+    """The request's container, for a responder that resolves what it needs itself."""
+    container = req.scope.get(CONTAINER)
+    if container is None:
+        raise StorageError("The gateway is not started.")
+    return container  # type: ignore[no-any-return]
+
+
+def _container_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncContainer:
+    """Responders are methods: ``(self, req, resp, ...)``."""
+    return container_of(args[1])
