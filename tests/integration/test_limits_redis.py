@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from apipod.adapters.redis import RedisLimitStore
 from apipod.application.ports import LimitStore
 from apipod.domain.errors import StorageError
+from apipod.domain.limits import LimitKind, account_cooldown, model_limit
 from tests.contracts.limits import Advance, LimitStoreContract, limit_key
 
 REDIS_URL = os.environ.get("APIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -74,22 +75,25 @@ class TestRedisLimitStore(LimitStoreContract):
 async def test_keys_carry_the_prefix_and_a_ttl(client: aioredis.Redis, prefix: str) -> None:
     store = RedisLimitStore(client, prefix=prefix)
 
-    await store.hit(limit_key("rpm:mini"), limit=5, window=30.0)
-    await store.acquire(limit_key("conc:mini"), limit=5, lease=20.0)
-    await store.cool_down(limit_key("cool:openai/0"), 10.0)
+    rpm = model_limit(LimitKind.MODEL_RPM, "mini")
+    conc = model_limit(LimitKind.MODEL_CONCURRENCY, "mini")
+    cool = account_cooldown("openai", 0)
+    await store.hit(rpm, limit=5, window=30.0)
+    await store.acquire(conc, limit=5, lease=20.0)
+    await store.cool_down(cool, 10.0)
 
     keys = sorted([key.decode() async for key in client.scan_iter(match=f"{prefix}*")])
     assert keys == [
-        f"{prefix}{{conc:mini}}:leases",
-        f"{prefix}{{cool:openai/0}}:cool",
-        f"{prefix}{{rpm:mini}}:hits",
-        f"{prefix}{{rpm:mini}}:hits:total",
+        f"{prefix}{{account-cool:openai:0}}:cool",
+        f"{prefix}{{model-conc:mini}}:leases",
+        f"{prefix}{{model-rpm:mini}}:hits",
+        f"{prefix}{{model-rpm:mini}}:hits:total",
     ]
     ttls = {key: await client.pttl(key) for key in keys}
-    assert 29_000 < ttls[f"{prefix}{{rpm:mini}}:hits"] <= 31_000
-    assert 29_000 < ttls[f"{prefix}{{rpm:mini}}:hits:total"] <= 31_000
-    assert 19_000 < ttls[f"{prefix}{{conc:mini}}:leases"] <= 21_000
-    assert 9_000 < ttls[f"{prefix}{{cool:openai/0}}:cool"] <= 10_000
+    assert 29_000 < ttls[f"{prefix}{{model-rpm:mini}}:hits"] <= 31_000
+    assert 29_000 < ttls[f"{prefix}{{model-rpm:mini}}:hits:total"] <= 31_000
+    assert 19_000 < ttls[f"{prefix}{{model-conc:mini}}:leases"] <= 21_000
+    assert 9_000 < ttls[f"{prefix}{{account-cool:openai:0}}:cool"] <= 10_000
 
 
 async def test_a_lost_running_total_is_rebuilt_from_the_log(client: aioredis.Redis, prefix: str) -> None:
