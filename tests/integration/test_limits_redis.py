@@ -98,12 +98,13 @@ async def test_keys_carry_the_prefix_and_a_ttl(client: aioredis.Redis, prefix: s
 
 async def test_a_lost_running_total_is_rebuilt_from_the_log(client: aioredis.Redis, prefix: str) -> None:
     store = RedisLimitStore(client, prefix=prefix)
+    total = f"{prefix}{{{limit_key('tpm').value}}}:hits:total"
     assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=6) is None
-    await client.delete(f"{prefix}{{tpm}}:hits:total")
+    assert await client.delete(total) == 1
 
     assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=5) is not None
     assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=4) is None
-    assert await client.get(f"{prefix}{{tpm}}:hits:total") == b"10"
+    assert await client.get(total) == b"10"
 
 
 async def test_stores_with_other_prefixes_do_not_share_limits(client: aioredis.Redis, prefix: str) -> None:

@@ -183,4 +183,7 @@ def build_container(
         *providers,
         context={Settings: settings, **(context or {})},
         validation_settings=STRICT_VALIDATION,
+        # PERF: no lock around APP-scoped lookups (every request makes a few). Safe because whoever builds the
+        # container resolves the Gateway, and with it every APP object of the engine, before serving.
+        lock_factory=None,
     )

@@ -8,6 +8,7 @@ limit, and an upstream named ``a/b`` does not collide with account ``b`` of upst
 from __future__ import annotations
 
 import enum
+from functools import lru_cache
 from urllib.parse import quote
 
 import attrs
@@ -46,24 +47,32 @@ class LimitKey:
 
 GATEWAY_CONCURRENCY = LimitKey.of(LimitKind.GATEWAY_CONCURRENCY)
 
+# PERF: keys are made on every request for the same few names; the caches keep that to a dict lookup.
+_cached = lru_cache(maxsize=8192)
 
+
+@_cached
 def key_concurrency(key_id: str) -> LimitKey:
     return LimitKey.of(LimitKind.KEY_CONCURRENCY, key_id)
 
 
+@_cached
 def key_rpm(key_id: str) -> LimitKey:
     return LimitKey.of(LimitKind.KEY_RPM, key_id)
 
 
+@_cached
 def model_limit(kind: LimitKind, model: str) -> LimitKey:
     """``kind`` is one of the MODEL_* kinds."""
     return LimitKey.of(kind, model)
 
 
+@_cached
 def account_cooldown(upstream: str, account: int) -> LimitKey:
     return LimitKey.of(LimitKind.ACCOUNT_COOLDOWN, upstream, str(account))
 
 
+@_cached
 def pair_cooldown(upstream: str, account: int, model: str) -> LimitKey:
     """A rate-limited (account, upstream model) pair rests alone; the account's other models go on."""
     return LimitKey.of(LimitKind.PAIR_COOLDOWN, upstream, str(account), model)

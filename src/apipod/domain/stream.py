@@ -85,6 +85,8 @@ class FailureKind(enum.StrEnum):
 
 def _failure_kind(value: str) -> FailureKind:
     """An unknown kind from an upstream's error event is an upstream failure."""
+    if isinstance(value, FailureKind):
+        return value
     try:
         return FailureKind(value)
     except ValueError:

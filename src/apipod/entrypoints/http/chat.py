@@ -10,13 +10,12 @@ from dishka import FromDishka
 
 from apipod.application.authenticate_key import Principal
 from apipod.application.gateway import Gateway
-from apipod.application.ports import Clock
 from apipod.dialects import anthropic as anthropic_dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.entrypoints.http.client_dialects import ClientDialect
 from apipod.entrypoints.http.errors import ANTHROPIC, OPENAI
 from apipod.entrypoints.http.request_body import read_json_object
-from apipod.entrypoints.http.request_scope import RequestId, RequestLifetime, inject
+from apipod.entrypoints.http.request_scope import AppObjects, RequestId, RequestLifetime, inject
 from apipod.entrypoints.http.streaming import frames
 
 
@@ -26,6 +25,7 @@ class ChatResource:
     def __init__(self, dialect: ClientDialect, *, max_body_bytes: int) -> None:
         self._dialect = dialect
         self._max_body_bytes = max_body_bytes
+        self._engine = AppObjects()
         self.dialect = dialect.name
 
     @inject
@@ -34,11 +34,10 @@ class ChatResource:
         req: falcon.asgi.Request,
         resp: falcon.asgi.Response,
         principal: FromDishka[Principal],
-        gateway: FromDishka[Gateway],
-        clock: FromDishka[Clock],
         request_id: FromDishka[RequestId],
         lifetime: FromDishka[RequestLifetime],
     ) -> None:
+        gateway, clock = await self._engine.of(req)
         body = await read_json_object(req, self._max_body_bytes)
         request = self._dialect.decode(body, req.headers)
         created = int(clock.now().timestamp())
@@ -51,9 +50,10 @@ class ChatResource:
         events = await gateway.stream(principal, request, request_id=request_id)
         lifetime.on_close(events.aclose)
         encoder = self._dialect.stream_encoder(body, model=request.model, message_id=request_id, created=created)
+        resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.sse = frames(events, encoder)
+        resp.stream = frames(events, encoder)
 
 
 class CountTokens:

@@ -19,9 +19,9 @@ import falcon.asgi
 from dishka import AsyncContainer, Provider, Scope, from_context, provide
 from dishka.integrations.base import wrap_injection
 
-from apipod.application.authenticate_key import Principal
+from apipod.application.authenticate_key import AuthenticateKey, Principal
 from apipod.application.gateway import Gateway
-from apipod.application.ports import IdGenerator
+from apipod.application.ports import Clock, IdGenerator
 from apipod.domain.errors import AuthenticationError, StorageError
 from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
 from apipod.entrypoints.http.streaming import Scope as AsgiScope
@@ -32,6 +32,8 @@ Message = MutableMapping[str, Any]
 
 CONTAINER = "apipod.container"
 """Where the request's container sits in the ASGI scope (``req.scope``), for ``inject``."""
+ROOT = "apipod.root"
+"""... and the process's (APP) container."""
 
 RequestId = NewType("RequestId", str)
 """One id per request, made once: in the ``x-request-id`` answer header and the request's usage row."""
@@ -42,18 +44,10 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 
 @attrs.frozen
 class Exchange:
-    """The request as the server handed it over: the REQUEST scope's context."""
+    """The request as the server handed it over: with the request id, the REQUEST scope's context."""
 
     scope: AsgiScope
     receive: Receive
-    request_id: RequestId
-
-
-@attrs.frozen
-class Credential:
-    """The API key the client presented (``Authorization: Bearer`` or ``x-api-key``), if any."""
-
-    value: str | None = attrs.field(repr=False)
 
 
 class RequestLifetime:
@@ -116,10 +110,7 @@ class HttpRequestProvider(Provider):
 
     scope = Scope.REQUEST
     exchange = from_context(provides=Exchange, scope=Scope.REQUEST)
-
-    @provide
-    def request_id(self, exchange: Exchange) -> RequestId:
-        return exchange.request_id
+    request_id = from_context(provides=RequestId, scope=Scope.REQUEST)
 
     @provide
     async def lifetime(self, exchange: Exchange) -> AsyncIterator[RequestLifetime]:
@@ -130,12 +121,9 @@ class HttpRequestProvider(Provider):
             await lifetime.close()
 
     @provide
-    def credential(self, exchange: Exchange) -> Credential:
-        return Credential(credential_of(exchange.scope))
-
-    @provide
-    async def principal(self, credential: Credential, gateway: Gateway) -> Principal:
-        return await gateway.authenticate(credential.value)
+    async def principal(self, exchange: Exchange, authenticate: AuthenticateKey) -> Principal:
+        """The caller's key and plan, from ``Authorization: Bearer`` or ``x-api-key`` (401/403 otherwise)."""
+        return await authenticate.execute(credential_of(exchange.scope))
 
 
 def credential_of(scope: AsgiScope) -> str | None:
@@ -189,8 +177,9 @@ class RequestScope:
             self._ids = await root.get(IdGenerator)
         request_id = request_id_of(scope, self._new_id)
         header = (b"x-request-id", request_id.encode())
-        async with root(context={Exchange: Exchange(scope, receive, request_id)}) as container:
+        async with root(context={Exchange: Exchange(scope, receive), RequestId: request_id}) as container:
             scope[CONTAINER] = container
+            scope[ROOT] = root
             lifetime = await container.get(RequestLifetime)
             try:
                 await self._app(scope, lifetime.receive, CoalescingSend(send, header, lifetime))
@@ -220,6 +209,27 @@ T = TypeVar("T")
 def inject(responder: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Resolve a responder's ``FromDishka[...]`` parameters from the request's container."""
     return wrap_injection(func=responder, is_async=True, container_getter=_container_of)
+
+
+class AppObjects:
+    """The APP-scoped objects a chat resource uses on every request, resolved once per container.
+
+    PERF: they live as long as the process, so a container lookup per request and object is wasted work on
+    the hot path (the REQUEST-scoped objects are still injected per request)."""
+
+    __slots__ = ("_cached", "_root")
+
+    def __init__(self) -> None:
+        self._root: object = None
+        self._cached: tuple[Gateway, Clock] | None = None
+
+    async def of(self, req: falcon.asgi.Request) -> tuple[Gateway, Clock]:
+        root = req.scope.get(ROOT)
+        if self._cached is None or root is not self._root:
+            container = container_of(req)
+            self._cached = (await container.get(Gateway), await container.get(Clock))
+            self._root = root
+        return self._cached
 
 
 def container_of(req: falcon.asgi.Request) -> AsyncContainer:

@@ -1,13 +1,11 @@
-"""Streaming to the client: pre-encoded SSE frames through Falcon's SSE path, and the ASGI ``send`` that
-every response goes through (coalescing a stream's frames, adding the request id)."""
+"""Streaming to the client: pre-encoded SSE frames as the response body, and the ASGI ``send`` that every
+response goes through (coalescing a stream's frames, adding the request id)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
-
-import falcon.asgi
 
 from apipod.domain.stream import StreamEvent, StreamFailed
 
@@ -25,23 +23,17 @@ class FrameEncoder(Protocol):
     def encode(self, event: StreamEvent) -> list[bytes]: ...
 
 
-class Frame(falcon.asgi.SSEvent):
-    """An SSE frame already encoded by a dialect's stream encoder: Falcon sends it as is."""
+async def frames(events: AsyncIterator[StreamEvent], encoder: FrameEncoder) -> AsyncIterator[bytes]:
+    """Encode each event as it arrives; one upstream event, one body chunk (its frames joined). Nothing is
+    buffered.
 
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: bytes) -> None:
-        self.frame = frame
-
-    def serialize(self, handler: Any = None) -> bytes:
-        return self.frame
-
-
-async def frames(events: AsyncIterator[StreamEvent], encoder: FrameEncoder) -> AsyncIterator[Frame]:
-    """Encode each event as it arrives. Nothing is buffered: one upstream event, one write."""
+    PERF: the body goes out through Falcon's plain ``resp.stream``, not its SSE path: the frames are encoded
+    already, and the SSE path adds a disconnect-watching task per stream that ``RequestLifetime`` already
+    provides (it cancels the request when the client goes away, before the first event too)."""
     async for event in events:
-        for frame in encoder.encode(event):
-            yield Frame(frame)
+        encoded = encoder.encode(event)
+        if encoded:
+            yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
         if isinstance(event, StreamFailed):
             return
 
