@@ -13,7 +13,7 @@ import pytest
 
 from apipod.application.ports import UpstreamCall
 from apipod.domain.catalog import Catalog, Plan, Route, Upstream, UpstreamKind, UpstreamModel
-from apipod.domain.chat import ChatRequest
+from apipod.domain.chat import ChatRequest, ChatResult
 from apipod.domain.stream import StreamEvent
 from apipod.entrypoints.http.app import create_app
 from apipod.entrypoints.http.request_scope import HttpRequestProvider, credential_of, request_id_of
@@ -35,6 +35,15 @@ class GatedUpstream(ScriptedUpstream):
         self.first = asyncio.Event()
         self.waiting = asyncio.Event()
         self.cancelled = False
+
+    async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
+        self.waiting.set()
+        try:
+            await self.first.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return await super().complete(call, request)
 
     async def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         self.waiting.set()
@@ -167,6 +176,21 @@ async def test_a_client_gone_before_the_first_event_cancels_the_upstream_call(
     (row,) = world.usage.records()
     assert row.status == "cancelled"
     assert not [m for m in exchange.sent if m["type"] == "http.response.start"]
+
+
+async def test_a_client_gone_before_a_non_streamed_answer_cancels_the_upstream_call(
+    world: World, gated: GatedUpstream
+) -> None:
+    exchange = await exchange_for(world, stream=False)
+    task = asyncio.create_task(app_of(world)(exchange.scope, exchange.receive, exchange.send))
+    await asyncio.wait_for(gated.waiting.wait(), 2)
+
+    exchange.disconnect()
+    await asyncio.wait_for(task, 2)
+
+    assert gated.cancelled
+    (row,) = world.usage.records()
+    assert row.status == "cancelled"
 
 
 async def test_a_well_formed_client_request_id_is_kept_and_joins_the_usage_row(

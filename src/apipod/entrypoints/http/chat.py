@@ -41,12 +41,12 @@ class ChatResource:
         body = await read_json_object(req, self._max_body_bytes)
         request = self._dialect.decode(body, req.headers)
         created = int(clock.now().timestamp())
+        lifetime.watch()  # from here a client that goes away cancels the upstream call at once
         if not request.stream:
             result = await gateway.complete(principal, request, request_id=request_id)
             resp.content_type = falcon.MEDIA_JSON
             resp.data = orjson.dumps(self._dialect.encode(result, model=request.model, created=created))
             return
-        lifetime.watch()  # a client gone before the first event cancels the upstream call at once
         events = await gateway.stream(principal, request, request_id=request_id)
         lifetime.on_close(events.aclose)
         encoder = self._dialect.stream_encoder(body, model=request.model, message_id=request_id, created=created)
