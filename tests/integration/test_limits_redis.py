@@ -19,7 +19,8 @@ import redis.asyncio as aioredis
 from apipod.adapters.redis import RedisLimitStore
 from apipod.application.ports import LimitStore
 from apipod.domain.errors import StorageError
-from tests.contracts.limits import Advance, LimitStoreContract
+from apipod.domain.limits import LimitKind, account_cooldown, model_limit
+from tests.contracts.limits import Advance, LimitStoreContract, limit_key
 
 REDIS_URL = os.environ.get("APIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -74,56 +75,60 @@ class TestRedisLimitStore(LimitStoreContract):
 async def test_keys_carry_the_prefix_and_a_ttl(client: aioredis.Redis, prefix: str) -> None:
     store = RedisLimitStore(client, prefix=prefix)
 
-    await store.hit("rpm:mini", limit=5, window=30.0)
-    await store.acquire("conc:mini", limit=5, lease=20.0)
-    await store.cool_down("cool:openai/0", 10.0)
+    rpm = model_limit(LimitKind.MODEL_RPM, "mini")
+    conc = model_limit(LimitKind.MODEL_CONCURRENCY, "mini")
+    cool = account_cooldown("openai", 0)
+    await store.hit(rpm, limit=5, window=30.0)
+    await store.acquire(conc, limit=5, lease=20.0)
+    await store.cool_down(cool, 10.0)
 
     keys = sorted([key.decode() async for key in client.scan_iter(match=f"{prefix}*")])
     assert keys == [
-        f"{prefix}{{conc:mini}}:leases",
-        f"{prefix}{{cool:openai/0}}:cool",
-        f"{prefix}{{rpm:mini}}:hits",
-        f"{prefix}{{rpm:mini}}:hits:total",
+        f"{prefix}{{account-cool:openai:0}}:cool",
+        f"{prefix}{{model-conc:mini}}:leases",
+        f"{prefix}{{model-rpm:mini}}:hits",
+        f"{prefix}{{model-rpm:mini}}:hits:total",
     ]
     ttls = {key: await client.pttl(key) for key in keys}
-    assert 29_000 < ttls[f"{prefix}{{rpm:mini}}:hits"] <= 31_000
-    assert 29_000 < ttls[f"{prefix}{{rpm:mini}}:hits:total"] <= 31_000
-    assert 19_000 < ttls[f"{prefix}{{conc:mini}}:leases"] <= 21_000
-    assert 9_000 < ttls[f"{prefix}{{cool:openai/0}}:cool"] <= 10_000
+    assert 29_000 < ttls[f"{prefix}{{model-rpm:mini}}:hits"] <= 31_000
+    assert 29_000 < ttls[f"{prefix}{{model-rpm:mini}}:hits:total"] <= 31_000
+    assert 19_000 < ttls[f"{prefix}{{model-conc:mini}}:leases"] <= 21_000
+    assert 9_000 < ttls[f"{prefix}{{account-cool:openai:0}}:cool"] <= 10_000
 
 
 async def test_a_lost_running_total_is_rebuilt_from_the_log(client: aioredis.Redis, prefix: str) -> None:
     store = RedisLimitStore(client, prefix=prefix)
-    assert await store.hit("tpm", limit=10, window=30.0, cost=6) is None
-    await client.delete(f"{prefix}{{tpm}}:hits:total")
+    total = f"{prefix}{{{limit_key('tpm').value}}}:hits:total"
+    assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=6) is None
+    assert await client.delete(total) == 1
 
-    assert await store.hit("tpm", limit=10, window=30.0, cost=5) is not None
-    assert await store.hit("tpm", limit=10, window=30.0, cost=4) is None
-    assert await client.get(f"{prefix}{{tpm}}:hits:total") == b"10"
+    assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=5) is not None
+    assert await store.hit(limit_key("tpm"), limit=10, window=30.0, cost=4) is None
+    assert await client.get(total) == b"10"
 
 
 async def test_stores_with_other_prefixes_do_not_share_limits(client: aioredis.Redis, prefix: str) -> None:
     ours = RedisLimitStore(client, prefix=prefix + "a:")
     theirs = RedisLimitStore(client, prefix=prefix + "b:")
-    assert await ours.hit("k", limit=1, window=30.0) is None
+    assert await ours.hit(limit_key("k"), limit=1, window=30.0) is None
 
-    assert await theirs.hit("k", limit=1, window=30.0) is None
-    assert await ours.hit("k", limit=1, window=30.0) is not None
+    assert await theirs.hit(limit_key("k"), limit=1, window=30.0) is None
+    assert await ours.hit(limit_key("k"), limit=1, window=30.0) is not None
 
 
 async def test_a_huge_limit_counts_without_overflow(client: aioredis.Redis, prefix: str) -> None:
     store = RedisLimitStore(client, prefix=prefix)
 
-    assert await store.hit("tpm", limit=2**62, window=30.0, cost=123_456_789) is None
-    assert await store.hit("tpm", limit=2**62, window=30.0, cost=2**61) is None
-    assert await store.hit("tpm", limit=2**62, window=30.0, cost=2**61) == pytest.approx(30.0, abs=0.1)
+    assert await store.hit(limit_key("tpm"), limit=2**62, window=30.0, cost=123_456_789) is None
+    assert await store.hit(limit_key("tpm"), limit=2**62, window=30.0, cost=2**61) is None
+    assert await store.hit(limit_key("tpm"), limit=2**62, window=30.0, cost=2**61) == pytest.approx(30.0, abs=0.1)
 
 
 async def test_from_url_opens_and_close_closes(prefix: str) -> None:
     store = RedisLimitStore.from_url(REDIS_URL, prefix=prefix)
     try:
-        assert await store.hit("k", limit=1, window=30.0) is None
-        assert await store.cooling("nothing") == 0.0
+        assert await store.hit(limit_key("k"), limit=1, window=30.0) is None
+        assert await store.cooling(limit_key("nothing")) == 0.0
     finally:
         await store.close()
 
@@ -132,11 +137,11 @@ async def test_redis_errors_become_storage_errors() -> None:
     store = RedisLimitStore.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     try:
         with pytest.raises(StorageError, match="Redis error"):
-            await store.hit("k", limit=1, window=1.0)
+            await store.hit(limit_key("k"), limit=1, window=1.0)
         with pytest.raises(StorageError):
-            await store.acquire("k", limit=1, lease=1.0)
+            await store.acquire(limit_key("k"), limit=1, lease=1.0)
         with pytest.raises(StorageError):
-            await store.cooling("k")
+            await store.cooling(limit_key("k"))
     finally:
         await store.close()
 
@@ -145,14 +150,18 @@ _WORKER = """
 import asyncio, sys, time
 import orjson, redis.asyncio as aioredis
 from apipod.adapters.redis import RedisLimitStore
+from apipod.domain.limits import LimitKey, LimitKind
+
+def limit_key(name):
+    return LimitKey.of(LimitKind.MODEL_RPM, name)
 
 URL, PREFIX, ROUNDS, LIMIT, SLOTS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 
 async def race(store):
     hits = leases = 0
     for _ in range(ROUNDS):  # interleave both kinds, so each process keeps racing the other to the end
-        hits += await store.hit("rpm", limit=LIMIT, window=30.0) is None
-        leases += await store.acquire("conc", limit=SLOTS, lease=30.0) is not None
+        hits += await store.hit(limit_key("rpm"), limit=LIMIT, window=30.0) is None
+        leases += await store.acquire(limit_key("conc"), limit=SLOTS, lease=30.0) is not None
     return hits, leases
 
 async def main():
@@ -199,4 +208,4 @@ async def test_two_processes_share_one_limit(client: aioredis.Redis, prefix: str
     counts = [orjson.loads(out) for out, _ in outputs]
     assert sum(count["hits"] for count in counts) == limit
     assert sum(count["leases"] for count in counts) == slots
-    assert await RedisLimitStore(client, prefix=prefix).held("conc") == slots
+    assert await RedisLimitStore(client, prefix=prefix).held(limit_key("conc")) == slots

@@ -6,7 +6,6 @@ import base64
 import random
 import secrets
 import time
-import uuid
 from datetime import UTC, datetime
 
 from apipod.application.ports import Clock, IdGenerator, Randomness
@@ -35,10 +34,3 @@ class RandomIdGenerator(IdGenerator):
 
     def new_id(self, prefix: str = "") -> str:
         return prefix + base64.urlsafe_b64encode(secrets.token_bytes(18)).decode("ascii")
-
-
-class UuidIdGenerator(IdGenerator):
-    """``prefix`` plus a random UUID's 32 hex digits, for stores or logs that expect UUID-shaped ids."""
-
-    def new_id(self, prefix: str = "") -> str:
-        return prefix + uuid.uuid4().hex

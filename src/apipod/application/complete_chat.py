@@ -5,33 +5,32 @@ from __future__ import annotations
 import attrs
 
 from apipod.application.authenticate_key import Principal
-from apipod.application.chat_turn import ChatTurns
+from apipod.application.chat_pipeline import ChatPipeline
 from apipod.application.dispatch import Slot
 from apipod.application.signature_memory import SignatureMemory
 from apipod.domain.chat import ChatRequest, ChatResult
+from apipod.domain.usage import UsageStatus
 
 
 class CompleteChat:
     """Rules:
-    - route, admit and reserve before calling any upstream;
-    - fail over to the next candidate on upstream errors that are not the caller's fault;
-    - settle the real usage (or release when nothing was produced) and record one usage row;
+    - route, admit and reserve before calling any upstream; fail over on upstream errors that are not the
+      caller's fault (``ChatPipeline``);
+    - settle the real usage and record one usage row;
     - the answer carries the model name the client asked for.
     """
 
-    def __init__(self, turns: ChatTurns, signatures: SignatureMemory) -> None:
-        self._turns = turns
+    def __init__(self, pipeline: ChatPipeline, signatures: SignatureMemory) -> None:
+        self._pipeline = pipeline
         self._signatures = signatures
 
-    async def execute(self, principal: Principal, request: ChatRequest) -> ChatResult:
-        turn = await self._turns.open(principal, request)
-
+    async def execute(self, principal: Principal, request: ChatRequest, request_id: str) -> ChatResult:
         async def call(slot: Slot) -> ChatResult:
             origin = slot.call.upstream.kind.value
             result = await slot.client.complete(slot.call, self._signatures.restore(request, origin))
             self._signatures.remember_parts(result.parts, origin)
             return result
 
-        result = await self._turns.attempt(turn, call)
-        await self._turns.close(turn, status="success", usage=result.usage)
+        turn, result = await self._pipeline.start(principal, request, request_id, call)
+        await self._pipeline.finish(turn, status=UsageStatus.SUCCESS, usage=result.usage)
         return attrs.evolve(result, model=request.model)

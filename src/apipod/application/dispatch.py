@@ -1,17 +1,25 @@
-"""The dispatcher: turns ordered candidates into upstream calls, one attempt at a time.
+"""The dispatcher: turns a request's candidates into upstream calls, one attempt at a time.
 
-It sets aside candidates that are over their limits, cooling down or at their concurrency limit; picks by
-weight among the rest; rotates each upstream's accounts; and, when an attempt fails before the first byte,
-rests what failed (honouring the upstream's Retry-After) so the next attempt goes elsewhere.
+Each attempt screens what is left (over its rate limits, at its concurrency limit, every account resting:
+set aside), picks by weight among the rest, rotates the upstream's accounts and takes the model's slot.
+When an attempt fails before the first byte, what failed rests (honouring the upstream's Retry-After) and
+the next attempt goes elsewhere. When everything is only limited, the request waits in the ``WaitQueue``.
+
+The per-request state is a plain record (``Attempts``); the rules and the process-wide state (account
+rotation, failure streaks) are the ``Dispatcher``'s.
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
+from apipod.application.holds import Lease, release_all
 from apipod.application.ports import LimitStore, Randomness, UpstreamCall, UpstreamClient, UpstreamRegistry
 from apipod.application.route_model import Candidate
 from apipod.application.settings import GovernanceSettings
+from apipod.application.wait_queue import Busy, WaitQueue
 from apipod.domain.catalog import Account
 from apipod.domain.chat import Usage
 from apipod.domain.errors import (
@@ -21,12 +29,15 @@ from apipod.domain.errors import (
     UpstreamRateLimitedError,
     UpstreamUnavailableError,
 )
+from apipod.domain.limits import LimitKind, account_cooldown, model_limit, pair_cooldown
 from apipod.domain.routing import weighted_pick
-from apipod.domain.usage import Attempt
+from apipod.domain.usage import Attempt, AttemptOutcome
 
 MINUTE = 60.0
 DAY = 86_400.0
 NO_ACCOUNT = Account(0, "")
+CONCURRENCY_RETRY = 1.0
+_RATE_WINDOWS = ((LimitKind.MODEL_RPM, "rpm", MINUTE), (LimitKind.MODEL_RPD, "rpd", DAY))
 
 
 @attrs.define
@@ -36,48 +47,176 @@ class Slot:
     candidate: Candidate
     call: UpstreamCall
     client: UpstreamClient
-    leases: list[tuple[str, str]] = attrs.field(factory=list)
+    leases: list[Lease] = attrs.field(factory=list)
     tokens_counted: int = 0
 
 
-def _cool_account(call: UpstreamCall) -> str:
-    return f"cool:{call.upstream.name}/{call.account.index}"
+@attrs.define
+class Attempts:
+    """One request's attempts: what is left to try, which accounts failed it, and the log for its usage row.
 
+    Attributes:
+        limited: something set aside will serve later (a limit or a cooldown), so running out is a 429, not
+            a 503.
+        soonest: the earliest known moment a limited candidate frees up.
+        polling: a candidate is at its concurrency limit, which frees whenever a request ends.
+    """
 
-def _cool_pair(upstream: str, account: int, model: str) -> str:
-    return f"cool:{upstream}/{account}:{model}"
+    candidates: tuple[Candidate, ...]
+    tokens: int
+    remaining: list[Candidate]
+    failed_accounts: set[tuple[str, int]] = attrs.field(factory=set)
+    count: int = 0
+    limited: bool = False
+    soonest: float = math.inf
+    polling: bool = False
+    last_error: UpstreamError | None = None
+    log: list[Attempt] = attrs.field(factory=list)
+
+    def reconsider(self) -> None:
+        """Screen every candidate again (after waiting); failed accounts stay excluded and the attempt
+        count keeps growing."""
+        self.remaining = list(self.candidates)
+        self.limited = self.polling = False
+        self.soonest = math.inf
 
 
 class Dispatcher:
     """Shared by every request of a process; holds the account rotation and failure streaks."""
 
     def __init__(
-        self, registry: UpstreamRegistry, limits: LimitStore, randomness: Randomness, settings: GovernanceSettings
+        self,
+        registry: UpstreamRegistry,
+        limits: LimitStore,
+        randomness: Randomness,
+        queue: WaitQueue,
+        settings: GovernanceSettings,
     ) -> None:
         self._registry = registry
         self._limits = limits
         self._randomness = randomness
+        self._queue = queue
         self._settings = settings
         self._turn: dict[str, int] = {}
         self._streaks: dict[str, int] = {}
 
-    def session(self, candidates: list[Candidate], *, tokens: int) -> DispatchSession:
-        return DispatchSession(self, candidates, tokens)
+    def begin(self, candidates: list[Candidate], *, tokens: int) -> Attempts:
+        return Attempts(candidates=tuple(candidates), tokens=tokens, remaining=list(candidates))
 
-    async def _free_account(self, candidate: Candidate, tried: set[tuple[str, int]]) -> tuple[Account | None, float]:
+    async def next_slot(self, attempts: Attempts, deadline: float) -> Slot:
+        """The next slot, waiting in the queue while every candidate is only limited. Raises NoCapacityError
+        (429) or UpstreamUnavailableError (503) when nothing can serve."""
+
+        async def step() -> Slot:
+            try:
+                return await self._pick(attempts)
+            except NoCapacityError as exc:
+                retry_after = None if attempts.polling else exc.retry_after
+                attempts.reconsider()
+                raise Busy(retry_after, exc) from None
+
+        return await self._queue.run(step, deadline)
+
+    async def failed(self, attempts: Attempts, slot: Slot, error: UpstreamError) -> None:
+        """The attempt failed before the first byte: free the slot and rest what failed."""
+        await self._end(slot)
+        await self._rest(slot.call, error)
+        attempts.last_error = error
+        if isinstance(error, UpstreamRateLimitedError):
+            # A rate-limited pair is kept out by its cooldown only, so a queued request may use it again.
+            attempts.limited = True
+            attempts.soonest = min(attempts.soonest, error.retry_after or self._settings.rate_limit_cooldown)
+        else:
+            attempts.failed_accounts.add((slot.call.upstream.name, slot.call.account.index))
+        attempts.log.append(_logged(slot, AttemptOutcome.FAILED, type(error).__name__))
+
+    async def finished(self, attempts: Attempts, slot: Slot, usage: Usage | None, outcome: AttemptOutcome) -> None:
+        """The attempt reached the client (successfully or not): free the slot, count the real tokens."""
+        attempts.log.append(_logged(slot, outcome))
+        self._streaks.pop(_account_name(slot.call), None)
+        tpm = slot.candidate.model.limits.tpm
+        try:
+            if tpm is not None and usage is not None and usage.total_tokens > slot.tokens_counted:
+                # Count the excess over the estimate unconditionally: the tokens were spent.
+                await self._limits.hit(
+                    model_limit(LimitKind.MODEL_TPM, slot.candidate.model.name),
+                    limit=2**62,
+                    window=MINUTE,
+                    cost=usage.total_tokens - slot.tokens_counted,
+                )
+        finally:
+            await self._end(slot)
+
+    async def _pick(self, attempts: Attempts) -> Slot:
+        while attempts.remaining and attempts.count < self._settings.max_attempts:
+            eligible: list[tuple[tuple[Candidate, Account], float]] = []
+            for candidate in list(attempts.remaining):
+                account = await self._screen(attempts, candidate)
+                if account is not None:
+                    eligible.append(((candidate, account), candidate.weight))
+            if not eligible:
+                break
+            candidate, account = weighted_pick(eligible, self._randomness.random())
+            slot = await self._take(attempts, candidate, account)
+            if slot is not None:
+                attempts.count += 1
+                return slot
+        raise self._exhausted(attempts)
+
+    async def _screen(self, attempts: Attempts, candidate: Candidate) -> Account | None:
+        """The account to call the candidate with, or None (and the candidate set aside, with why)."""
+        wait, label = await self._rate_wait(candidate, attempts.tokens, count=False)
+        if wait:
+            _set_aside(attempts, candidate, f"limited: {label}", wait)
+            return None
+        concurrency = self._concurrency(candidate)
+        conc_key = model_limit(LimitKind.MODEL_CONCURRENCY, candidate.model.name)
+        if concurrency is not None and await self._limits.held(conc_key) >= concurrency:
+            _set_aside(attempts, candidate, "limited: max_concurrency", None)
+            return None
+        account, wait = await self._free_account(candidate, attempts.failed_accounts)
+        if account is None:
+            _set_aside(attempts, candidate, "cooling down" if wait != math.inf else "no account left", wait)
+        return account
+
+    async def _take(self, attempts: Attempts, candidate: Candidate, account: Account) -> Slot | None:
+        """Count the attempt against the candidate's limits; None (and set aside) if it lost a race."""
+        leases: list[Lease] = []
+        concurrency = self._concurrency(candidate)
+        if concurrency is not None:
+            key = model_limit(LimitKind.MODEL_CONCURRENCY, candidate.model.name)
+            lease = await self._limits.acquire(key, limit=concurrency, lease=self._settings.reservation_ttl)
+            if lease is None:
+                _set_aside(attempts, candidate, "limited: max_concurrency", None)
+                return None
+            leases.append(Lease(key, lease))
+        try:
+            wait, label = await self._rate_wait(candidate, attempts.tokens, count=True)
+        except BaseException:
+            await release_all(self._limits, leases)
+            raise
+        if wait:
+            await release_all(self._limits, leases)
+            _set_aside(attempts, candidate, f"limited: {label}", wait)
+            return None
+        call = UpstreamCall(upstream=candidate.upstream, account=account, model=candidate.model)
+        client = self._registry.client_for(candidate.upstream)
+        return Slot(candidate=candidate, call=call, client=client, leases=leases, tokens_counted=attempts.tokens)
+
+    async def _free_account(self, candidate: Candidate, failed: set[tuple[str, int]]) -> tuple[Account | None, float]:
         """The next account of the candidate's upstream in turn that is not resting, and otherwise the
-        seconds until one is free."""
+        seconds until one is free (infinite when every account failed this request)."""
         upstream = candidate.upstream
         accounts = upstream.accounts or (NO_ACCOUNT,)
         start = self._turn.get(upstream.name, 0)
-        soonest = float("inf")
+        soonest = math.inf
         for offset in range(len(accounts)):
             account = accounts[(start + offset) % len(accounts)]
-            if (upstream.name, account.index) in tried:
+            if (upstream.name, account.index) in failed:
                 continue
             wait = max(
-                await self._limits.cooling(f"cool:{upstream.name}/{account.index}"),
-                await self._limits.cooling(_cool_pair(upstream.name, account.index, candidate.model.name)),
+                await self._limits.cooling(account_cooldown(upstream.name, account.index)),
+                await self._limits.cooling(pair_cooldown(upstream.name, account.index, candidate.model.name)),
             )
             if wait <= 0:
                 self._turn[upstream.name] = (start + offset + 1) % len(accounts)
@@ -85,23 +224,23 @@ class Dispatcher:
             soonest = min(soonest, wait)
         return None, soonest
 
-    async def _limit_wait(self, candidate: Candidate, tokens: int, *, count: bool) -> tuple[float, str]:
+    async def _rate_wait(self, candidate: Candidate, tokens: int, *, count: bool) -> tuple[float, str]:
         """Seconds until the model's rate limits admit one more request (0: now), and which limit.
-
         With ``count`` the request is counted against each window it fits in."""
         limits = candidate.model.limits
         name = candidate.model.name
         check = self._limits.hit if count else self._limits.peek
-        for label, limit, window, cost in (
-            ("rpm", limits.rpm, MINUTE, 1),
-            ("rpd", limits.rpd, DAY, 1),
-            ("tpm", limits.tpm, MINUTE, min(tokens, limits.tpm or tokens)),
-        ):
-            if limit is None:
-                continue
-            wait = await check(f"{label}:{name}", limit=limit, window=window, cost=cost)
+        for kind, label, window in _RATE_WINDOWS:
+            limit = limits.rpm if kind is LimitKind.MODEL_RPM else limits.rpd
+            if limit is not None:
+                wait = await check(model_limit(kind, name), limit=limit, window=window)
+                if wait is not None:
+                    return wait, label
+        if limits.tpm is not None:
+            cost = min(tokens, limits.tpm)
+            wait = await check(model_limit(LimitKind.MODEL_TPM, name), limit=limits.tpm, window=MINUTE, cost=cost)
             if wait is not None:
-                return wait, label
+                return wait, "tpm"
         return 0.0, ""
 
     def _concurrency(self, candidate: Candidate) -> int | None:
@@ -109,154 +248,54 @@ class Dispatcher:
 
     async def _rest(self, call: UpstreamCall, error: UpstreamError) -> None:
         settings = self._settings
-        account_key = f"{call.upstream.name}/{call.account.index}"
         if isinstance(error, UpstreamRateLimitedError):
             seconds = error.retry_after or settings.rate_limit_cooldown
-            await self._limits.cool_down(_cool_pair(call.upstream.name, call.account.index, call.model.name), seconds)
+            pair = pair_cooldown(call.upstream.name, call.account.index, call.model.name)
+            await self._limits.cool_down(pair, seconds)
             return
-        streak = self._streaks.get(account_key, 0) + 1
-        self._streaks[account_key] = streak
+        name = _account_name(call)
+        streak = self._streaks.get(name, 0) + 1
+        self._streaks[name] = streak
         if isinstance(error, UpstreamAuthError):
             seconds = settings.auth_failure_cooldown
         elif streak >= settings.unhealthy_after_failures:
             seconds = settings.unhealthy_cooldown  # marked unhealthy; probed again when this runs out
         else:
             seconds = error.retry_after or settings.failure_cooldown
-        await self._limits.cool_down(_cool_account(call), seconds)
-
-    def _healthy(self, call: UpstreamCall) -> None:
-        self._streaks.pop(f"{call.upstream.name}/{call.account.index}", None)
-
-
-class DispatchSession:
-    """The attempts of one request. ``next()`` gives the next slot or raises when nothing can serve."""
-
-    def __init__(self, dispatcher: Dispatcher, candidates: list[Candidate], tokens: int) -> None:
-        self._d = dispatcher
-        self._candidates = list(candidates)
-        self._remaining = list(candidates)
-        self._tokens = tokens
-        self._tried_accounts: set[tuple[str, int]] = set()
-        self._attempts = 0
-        self._soonest = float("inf")
-        self._limited = False
-        self._last_error: UpstreamError | None = None
-        self.log: list[Attempt] = []
-
-    def reconsider(self) -> None:
-        """Screen every candidate again (after waiting for a limit to free up); accounts that failed this
-        request stay excluded, and the attempt count keeps growing."""
-        self._remaining = list(self._candidates)
-        self._limited = False
-        self._soonest = float("inf")
-
-    async def next(self) -> Slot:
-        d = self._d
-        while self._remaining and self._attempts < d._settings.max_attempts:
-            eligible: list[tuple[Candidate, Account]] = []
-            for candidate in list(self._remaining):
-                reason, wait, account = await self._screen(candidate)
-                if reason:
-                    self._set_aside(candidate, reason, wait)
-                elif account is not None:
-                    eligible.append((candidate, account))
-            if not eligible:
-                break
-            candidate, account = weighted_pick([(pair, pair[0].weight) for pair in eligible], d._randomness.random())
-            slot = await self._take(candidate, account)
-            if slot is not None:
-                self._attempts += 1
-                return slot
-        raise self._exhausted()
-
-    async def _screen(self, candidate: Candidate) -> tuple[str, float, Account | None]:
-        d = self._d
-        wait, label = await d._limit_wait(candidate, self._tokens, count=False)
-        if wait:
-            return f"limited: {label}", wait, None
-        concurrency = d._concurrency(candidate)
-        if concurrency is not None and await d._limits.held(f"conc:{candidate.model.name}") >= concurrency:
-            return "limited: max_concurrency", 1.0, None
-        account, wait = await d._free_account(candidate, self._tried_accounts)
-        if account is None:
-            return ("cooling down" if wait != float("inf") else "no account left"), wait, None
-        return "", 0.0, account
-
-    async def _take(self, candidate: Candidate, account: Account) -> Slot | None:
-        """Count the attempt against the candidate's limits; None (and set aside) if it lost a race."""
-        d = self._d
-        leases: list[tuple[str, str]] = []
-        concurrency = d._concurrency(candidate)
-        if concurrency is not None:
-            lease = await d._limits.acquire(
-                f"conc:{candidate.model.name}", limit=concurrency, lease=d._settings.reservation_ttl
-            )
-            if lease is None:
-                self._set_aside(candidate, "limited: max_concurrency", 1.0)
-                return None
-            leases.append((f"conc:{candidate.model.name}", lease))
-        wait, label = await d._limit_wait(candidate, self._tokens, count=True)
-        if wait:
-            for key, lease_id in leases:
-                await d._limits.release(key, lease_id)
-            self._set_aside(candidate, f"limited: {label}", wait)
-            return None
-        call = UpstreamCall(upstream=candidate.upstream, account=account, model=candidate.model)
-        client = d._registry.client_for(candidate.upstream)
-        return Slot(candidate=candidate, call=call, client=client, leases=leases, tokens_counted=self._tokens)
-
-    def _set_aside(self, candidate: Candidate, reason: str, wait: float) -> None:
-        self._remaining.remove(candidate)
-        if wait != float("inf"):  # it will serve again later: a limit, not a failure
-            self._limited = True
-            self._soonest = min(self._soonest, wait)
-        self.log.append(Attempt(model=candidate.model.name, account="", outcome="skipped", reason=reason))
-
-    async def failed(self, slot: Slot, error: UpstreamError) -> None:
-        """The attempt failed before the first byte: rest what failed and free the slot."""
-        await self._end(slot)
-        await self._d._rest(slot.call, error)
-        if not isinstance(error, UpstreamRateLimitedError):
-            # A rate-limited pair is kept out by its cooldown only, so a queued request may use it again.
-            self._tried_accounts.add((slot.call.upstream.name, slot.call.account.index))
-        self._last_error = error
-        if isinstance(error, UpstreamRateLimitedError):
-            self._limited = True
-            self._soonest = min(self._soonest, error.retry_after or self._d._settings.rate_limit_cooldown)
-        self.log.append(
-            Attempt(model=slot.call.model.name, account=slot.call.label, outcome="failed", reason=type(error).__name__)
-        )
-
-    async def finished(self, slot: Slot, usage: Usage | None, *, outcome: str = "served") -> None:
-        """The attempt reached the client (successfully or not): free the slot, count real tokens."""
-        await self._end(slot)
-        self._d._healthy(slot.call)
-        tpm = slot.candidate.model.limits.tpm
-        if tpm is not None and usage is not None and usage.total_tokens > slot.tokens_counted:
-            # Count the excess over the estimate unconditionally: the tokens were spent.
-            await self._d._limits.hit(
-                f"tpm:{slot.candidate.model.name}",
-                limit=2**62,
-                window=MINUTE,
-                cost=usage.total_tokens - slot.tokens_counted,
-            )
-        self.log.append(Attempt(model=slot.call.model.name, account=slot.call.label, outcome=outcome))
+        await self._limits.cool_down(account_cooldown(call.upstream.name, call.account.index), seconds)
 
     async def _end(self, slot: Slot) -> None:
         leases, slot.leases = slot.leases, []
-        for key, lease_id in leases:
-            await self._d._limits.release(key, lease_id)
+        await release_all(self._limits, leases)
 
-    def _exhausted(self) -> Exception:
-        if self._limited or isinstance(self._last_error, UpstreamRateLimitedError):
-            wait = self._soonest if self._soonest != float("inf") else self._d._settings.rate_limit_cooldown
+    def _exhausted(self, attempts: Attempts) -> Exception:
+        if attempts.limited or attempts.polling:
+            # A full concurrency limit frees whenever a request ends: a second is a fair guess.
+            wait = min(attempts.soonest, CONCURRENCY_RETRY) if attempts.polling else attempts.soonest
             return NoCapacityError(
                 "Every upstream model for this request is at its limit or cooling down; retry later.",
                 retry_after=max(wait, 0.001),
             )
-        if self._last_error is not None:
-            return UpstreamUnavailableError(
-                f"No upstream could serve the request: {self._last_error.message}",
-                upstream=self._last_error.upstream,
-            )
-        return UpstreamUnavailableError("No upstream is available for this request.")
+        # Never the upstream's own words: they may describe apipod's account (the operator has them in the log).
+        upstream = attempts.last_error.upstream if attempts.last_error is not None else ""
+        return UpstreamUnavailableError("No upstream could serve the request; retry later.", upstream=upstream)
+
+
+def _account_name(call: UpstreamCall) -> str:
+    return f"{call.upstream.name}/{call.account.index}"
+
+
+def _logged(slot: Slot, outcome: AttemptOutcome, reason: str = "") -> Attempt:
+    return Attempt(model=slot.call.model.name, account=slot.call.label, outcome=outcome, reason=reason)
+
+
+def _set_aside(attempts: Attempts, candidate: Candidate, reason: str, wait: float | None) -> None:
+    """``wait``: seconds until it may serve again; None when unknown (a concurrency limit); infinite when
+    it never will for this request (every account failed)."""
+    attempts.remaining.remove(candidate)
+    if wait is None:
+        attempts.polling = True
+    elif wait != math.inf:
+        attempts.limited = True
+        attempts.soonest = min(attempts.soonest, wait)
+    attempts.log.append(Attempt(model=candidate.model.name, account="", outcome=AttemptOutcome.SKIPPED, reason=reason))

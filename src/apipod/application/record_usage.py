@@ -7,7 +7,7 @@ import logging
 from apipod.application.ports import Clock, UsageLog
 from apipod.domain.chat import Usage
 from apipod.domain.errors import ApipodError
-from apipod.domain.usage import Attempt, UsageRecord
+from apipod.domain.usage import Attempt, UsageRecord, UsageStatus
 
 log = logging.getLogger("apipod.usage")
 
@@ -29,7 +29,7 @@ class RecordUsage:
         requested_model: str,
         routed_model: str,
         upstream: str,
-        status: str,
+        status: UsageStatus,
         usage: Usage,
         latency_ms: float,
         ttft_ms: float | None = None,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from apipod.application.ports import CatalogStore, Randomness
+from apipod.application.ports import CatalogStore
 from apipod.domain.catalog import Catalog, Plan, Route, Upstream, UpstreamModel, find_model, find_upstream
 from apipod.domain.errors import ModelNotFoundError, StorageError
-from apipod.domain.routing import weighted_pick
 
 
 @attrs.frozen
@@ -22,13 +21,12 @@ class RouteModel:
     - a requested model that is an alias of the plan routes to the alias's weighted mix;
     - anything else routes to the plan's default mix (clients send names like ``claude-sonnet-4-5``),
       unless the plan is ``strict_models``: then only the plan's own name and its aliases are accepted (404);
-    - candidates come out in weighted random order without replacement, so the first pick honours the
-      weights and failover tries the others next. Limits and cooldowns are applied by the dispatcher.
+    - the dispatcher picks among the candidates by weight at each attempt, after setting aside those over
+      their limits or cooling down.
     """
 
-    def __init__(self, catalog: CatalogStore, randomness: Randomness) -> None:
+    def __init__(self, catalog: CatalogStore) -> None:
         self._catalog = catalog
-        self._randomness = randomness
 
     async def candidates(self, plan: Plan, requested: str) -> list[Candidate]:
         catalog = await self._catalog.snapshot()
@@ -44,16 +42,6 @@ class RouteModel:
             offered = ", ".join(plan.model_names())
             raise ModelNotFoundError(f"The model '{requested}' does not exist for this key; available: {offered}.")
         return plan.routes
-
-    def order(self, candidates: list[Candidate]) -> list[Candidate]:
-        """A weighted random permutation: each position is a weighted pick among those left."""
-        remaining = list(candidates)
-        ordered: list[Candidate] = []
-        while remaining:
-            pick = weighted_pick([(c, c.weight) for c in remaining], self._randomness.random())
-            ordered.append(pick)
-            remaining.remove(pick)
-        return ordered
 
 
 def resolve(catalog: Catalog, routes: tuple[Route, ...]) -> list[Candidate]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from apipod.application.authenticate_key import Principal
-from apipod.application.chat_turn import ChatTurn, ChatTurns
+from apipod.application.chat_pipeline import ChatPipeline, ChatTurn
 from apipod.application.dispatch import Slot
 from apipod.application.ports import Clock
 from apipod.application.signature_memory import SignatureMemory
 from apipod.domain.chat import ChatRequest, Usage
 from apipod.domain.quota import CHARS_PER_TOKEN
 from apipod.domain.stream import (
+    FailureKind,
     MessageStarted,
     StreamEvent,
     StreamFailed,
@@ -21,6 +22,7 @@ from apipod.domain.stream import (
     ToolCallStarted,
     UsageReported,
 )
+from apipod.domain.usage import UsageStatus
 
 
 class StreamChat:
@@ -33,13 +35,13 @@ class StreamChat:
       the real usage is settled, or estimated from what was relayed when the upstream never reported it.
     """
 
-    def __init__(self, turns: ChatTurns, clock: Clock, signatures: SignatureMemory) -> None:
-        self._turns = turns
+    def __init__(self, pipeline: ChatPipeline, clock: Clock, signatures: SignatureMemory) -> None:
+        self._pipeline = pipeline
         self._clock = clock
         self._signatures = signatures
 
-    async def execute(self, principal: Principal, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        turn = await self._turns.open(principal, request)
+    async def execute(self, principal: Principal, request: ChatRequest, request_id: str) -> ChatStream:
+        first_event: list[float] = []
 
         async def call(slot: Slot) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
             events = slot.client.stream(slot.call, self._signatures.restore(request, slot.call.upstream.kind.value))
@@ -48,15 +50,19 @@ class StreamChat:
             except BaseException:
                 await _close(events)
                 raise
+            first_event.append(self._clock.monotonic())  # time to first token: the upstream's first event
             return events, first
 
-        events, first = await self._turns.attempt(turn, call)
+        turn, (events, first) = await self._pipeline.start(principal, request, request_id, call)
+        turn.first_event = first_event[-1]
 
         async def close_unstarted() -> None:
             try:
                 await _close(events)
             finally:
-                await self._turns.close(turn, status="cancelled", usage=None, error="closed before reading")
+                await self._pipeline.finish(
+                    turn, status=UsageStatus.CANCELLED, usage=None, error="closed before reading"
+                )
 
         return ChatStream(self._relay(turn, events, first), close_unstarted)
 
@@ -65,8 +71,7 @@ class StreamChat:
     ) -> AsyncGenerator[StreamEvent, None]:
         usage = Usage()
         chars = 0
-        ttft = self._clock.monotonic()
-        status = "cancelled"
+        status = UsageStatus.CANCELLED
         error: str | None = None
         try:
             if isinstance(first, MessageStarted):
@@ -83,22 +88,24 @@ class StreamChat:
                 elif isinstance(event, UsageReported):
                     usage = usage.merged(event.usage)
                 elif isinstance(event, StreamFailed):
-                    status, error = "upstream_error", event.message
+                    status, error = UsageStatus.UPSTREAM_ERROR, event.message
                 yield event
-            if status == "cancelled":
-                status = "success"
+            if status is UsageStatus.CANCELLED:
+                status = UsageStatus.SUCCESS
         except Exception as exc:  # noqa: BLE001 - an adapter fault after the first byte ends the stream in-band
-            status, error = "upstream_error", f"{type(exc).__name__}: {exc}"
-            yield StreamFailed(kind="upstream", message="The upstream stream broke off.")
+            status, error = UsageStatus.UPSTREAM_ERROR, f"{type(exc).__name__}: {exc}"
+            yield StreamFailed(kind=FailureKind.UPSTREAM, message="The upstream stream broke off.")
         finally:
-            await _close(events)
-            if not usage.output_tokens and chars:
-                usage = Usage(
-                    input_tokens=usage.input_tokens or turn.input_estimate,
-                    output_tokens=max(1, chars // CHARS_PER_TOKEN),
-                    cached_input_tokens=usage.cached_input_tokens,
-                )
-            await self._turns.close(turn, status=status, usage=usage, error=error, ttft=ttft)
+            try:
+                await _close(events)
+            finally:
+                if not usage.output_tokens and chars:
+                    usage = Usage(
+                        input_tokens=usage.input_tokens or turn.input_estimate,
+                        output_tokens=max(1, chars // CHARS_PER_TOKEN),
+                        cached_input_tokens=usage.cached_input_tokens,
+                    )
+                await self._pipeline.finish(turn, status=status, usage=usage, error=error)
 
 
 class ChatStream(AsyncIterator[StreamEvent]):

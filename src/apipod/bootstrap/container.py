@@ -1,13 +1,29 @@
-"""The dishka container: the one place that names concrete adapters and wires them to the ports."""
+"""The dishka container: the one place that names concrete adapters, and the one place that builds the
+object graph (adapters, use cases and the ``Gateway`` facade alike).
+
+Lifetimes: everything here is APP-scoped (one per process: stores, pools, the engine's state such as account
+rotation and the wait queue). Per-request objects (request id, principal, what to close when the response
+ends) live in the REQUEST scope that the HTTP entrypoint provides and opens per request.
+
+The HTTP service, the library entry (``open_gateway``) and the tests all build this same graph; tests and
+embedders replace parts of it with ``replacing({Port: instance})``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
-from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
+from dishka import STRICT_VALIDATION, AsyncContainer, Provider, Scope, make_async_container, provide, provide_all
 
+from apipod.application.admit_request import AdmitRequest
+from apipod.application.authenticate_key import AuthenticateKey
+from apipod.application.chat_pipeline import ChatPipeline
+from apipod.application.complete_chat import CompleteChat
+from apipod.application.dispatch import Dispatcher
 from apipod.application.gateway import Gateway
+from apipod.application.issue_api_key import IssueApiKey, ManageKeys
 from apipod.application.ports import (
     CatalogStore,
     Clock,
@@ -19,7 +35,13 @@ from apipod.application.ports import (
     UpstreamRegistry,
     UsageLog,
 )
+from apipod.application.record_usage import RecordUsage
+from apipod.application.reserve_quota import ReserveQuota
+from apipod.application.route_model import RouteModel
 from apipod.application.settings import GovernanceSettings
+from apipod.application.signature_memory import SignatureMemory
+from apipod.application.stream_chat import StreamChat
+from apipod.application.wait_queue import WaitQueue
 from apipod.bootstrap.settings import Settings
 from apipod.bootstrap.stores import Stores, open_stores
 from apipod.bootstrap.upstreams import build_registry
@@ -56,7 +78,9 @@ class StorageProvider(Provider):
 
     @provide
     async def stores(self, settings: Settings) -> AsyncIterator[Stores]:
-        stores = await open_stores(settings.database_url, migrate=settings.migrate_on_start)
+        stores = await open_stores(
+            settings.database_url, migrate=settings.migrate_on_start, secret_key=settings.secret_key
+        )
         try:
             yield stores
         finally:
@@ -81,11 +105,13 @@ class StorageProvider(Provider):
     @provide
     async def limits(self, settings: Settings, clock: Clock) -> AsyncIterator[LimitStore]:
         if settings.redis_url:
+            from apipod.adapters.memory.limits import InMemoryLimitStore
             from apipod.adapters.redis import RedisLimitStore
+            from apipod.adapters.redis.fallback import FallbackLimitStore
 
             store = RedisLimitStore.from_url(settings.redis_url)
             try:
-                yield store
+                yield FallbackLimitStore(store, InMemoryLimitStore(clock), clock)
             finally:
                 await store.close()
             return
@@ -114,44 +140,54 @@ class UpstreamProvider(Provider):
         return build_registry(client, ids=ids, clock=clock, catalog=catalog)
 
 
-class GatewayProvider(Provider):
+class EngineProvider(Provider):
+    """The use cases and the facade, autowired from their constructors."""
+
     scope = Scope.APP
 
+    engine = provide_all(
+        WaitQueue,
+        AuthenticateKey,
+        RouteModel,
+        AdmitRequest,
+        ReserveQuota,
+        Dispatcher,
+        RecordUsage,
+        ChatPipeline,
+        CompleteChat,
+        StreamChat,
+        IssueApiKey,
+        ManageKeys,
+        Gateway,
+    )
+
     @provide
-    def gateway(
-        self,
-        keys: KeyRepository,
-        catalog: CatalogStore,
-        ledger: QuotaLedger,
-        usage_log: UsageLog,
-        limits: LimitStore,
-        upstreams: UpstreamRegistry,
-        clock: Clock,
-        randomness: Randomness,
-        ids: IdGenerator,
-        settings: GovernanceSettings,
-    ) -> Gateway:
-        return Gateway(
-            keys=keys,
-            catalog=catalog,
-            ledger=ledger,
-            usage_log=usage_log,
-            limits=limits,
-            upstreams=upstreams,
-            clock=clock,
-            randomness=randomness,
-            ids=ids,
-            settings=settings,
-        )
+    def signatures(self, clock: Clock) -> SignatureMemory:
+        return SignatureMemory(clock)
 
 
-def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    """The production graph; tests pass override providers (``override=True`` factories)."""
+def replacing(instances: Mapping[Any, object]) -> tuple[Provider, dict[Any, Any]]:
+    """A provider that puts ``instances`` (``{Port: object}``) in place of the graph's own, and the context
+    to pass with it: ``build_container(settings, provider, context=context)``."""
+    provider = Provider(scope=Scope.APP)
+    for port in instances:
+        provider.from_context(provides=port, scope=Scope.APP, override=True)
+    return provider, dict(instances)
+
+
+def build_container(
+    settings: Settings, *providers: Provider, context: Mapping[Any, Any] | None = None
+) -> AsyncContainer:
+    """The production graph, plus ``providers`` (the HTTP request scope, or overrides from ``replacing``)."""
     return make_async_container(
         SystemProvider(),
         StorageProvider(),
         UpstreamProvider(),
-        GatewayProvider(),
-        *overrides,
-        context={Settings: settings},
+        EngineProvider(),
+        *providers,
+        context={Settings: settings, **(context or {})},
+        validation_settings=STRICT_VALIDATION,
+        # PERF: no lock around APP-scoped lookups (every request makes a few). Safe because whoever builds the
+        # container resolves the Gateway, and with it every APP object of the engine, before serving.
+        lock_factory=None,
     )

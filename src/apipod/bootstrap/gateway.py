@@ -7,13 +7,14 @@ async with apipod.open_gateway(catalog=catalog) as gateway:          # in memory
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from apipod.application.gateway import Gateway
 from apipod.application.settings import GovernanceSettings
 from apipod.bootstrap.catalog_file import demo_catalog
-from apipod.bootstrap.container import build_container
+from apipod.bootstrap.container import build_container, replacing
 from apipod.bootstrap.settings import Settings
 from apipod.domain.catalog import Catalog
 
@@ -28,16 +29,21 @@ async def open_gateway(
     redis_url: str | None = None,
     governance: GovernanceSettings | None = None,
     migrate: bool = True,
+    replace: Mapping[Any, object] | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway over the stores of ``database_url`` (in memory by default), with ``catalog`` applied
-    (the demo catalog when None). Everything is closed (usage flushed) when the block ends."""
+    (the demo catalog when None). Everything is closed (usage flushed) when the block ends.
+
+    ``replace`` puts your own adapters in place of the built-in ones, by port:
+    ``{UpstreamRegistry: mine, Clock: FixedClock()}`` (any port of ``apipod.application.ports``)."""
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
         governance=governance or GovernanceSettings(),
         migrate_on_start=migrate,
     )
-    container = build_container(settings)
+    override, context = replacing(replace or {})
+    container = build_container(settings, override, context=context)
     try:
         gateway = await container.get(Gateway)
         await gateway.apply_catalog(catalog if catalog is not None else demo_catalog())

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
-from dishka import AsyncContainer
+from dishka import AsyncContainer, Provider
 
 from apipod.application.gateway import Gateway
 from apipod.application.ports import Clock, IdGenerator
@@ -61,8 +61,10 @@ async def sweep_forever(gateway: Gateway, clock: Clock, interval: float = SWEEP_
             log.info("released %d expired quota reservations", released)
 
 
-async def start_runtime(settings: Settings, env: Mapping[str, str]) -> Runtime:
-    container = build_container(settings)
+async def start_runtime(settings: Settings, env: Mapping[str, str], *providers: Provider) -> Runtime:
+    """The container (with the entrypoint's ``providers``, e.g. its request scope), the configured catalog
+    applied, the sweeper started."""
+    container = build_container(settings, *providers)
     try:
         gateway = await container.get(Gateway)
         await apply_configured_catalog(gateway, settings, env)

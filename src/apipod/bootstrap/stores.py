@@ -88,7 +88,6 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
         check_schema,
         run_migrations,
     )
-
     from apipod.bootstrap.wait_for_store import wait_for_store, where
 
     db = await wait_for_store(lambda: PgDatabase.connect(url), what=f"PostgreSQL at {where(url)}")

@@ -228,7 +228,7 @@ def stream_failure(
     else:
         kind = "upstream"
     shown = text if fault.action is Action.TO_CALLER and text else _client_message(fault, status, codes)
-    return StreamFailed(kind, shown)
+    return StreamFailed(kind, shown, detail=text)
 
 
 # -- the one Retry-After parser ----------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 from datetime import datetime
 
 import attrs
@@ -27,10 +26,6 @@ def mint_plaintext(random_bytes: bytes) -> str:
 
 def display_prefix(plaintext: str) -> str:
     return plaintext[:DISPLAY_PREFIX_LENGTH]
-
-
-def digests_match(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 @attrs.frozen(kw_only=True)

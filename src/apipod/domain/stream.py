@@ -85,6 +85,8 @@ class FailureKind(enum.StrEnum):
 
 def _failure_kind(value: str) -> FailureKind:
     """An unknown kind from an upstream's error event is an upstream failure."""
+    if isinstance(value, FailureKind):
+        return value
     try:
         return FailureKind(value)
     except ValueError:
@@ -93,10 +95,12 @@ def _failure_kind(value: str) -> FailureKind:
 
 @attrs.frozen
 class StreamFailed:
-    """The upstream broke off; the stream ends after this event."""
+    """The upstream broke off; the stream ends after this event. ``message`` is for the client; ``detail``
+    (the upstream's own words, which may describe apipod's account) is for the operator's log only."""
 
     kind: FailureKind = attrs.field(converter=_failure_kind)
     message: str
+    detail: str = attrs.field(default="", eq=False, repr=False)
 
 
 StreamEvent = (

@@ -33,6 +33,14 @@ class AttemptOutcome(enum.StrEnum):
     ERROR = "error"
 
 
+def _outcome(value: str) -> AttemptOutcome:
+    return value if isinstance(value, AttemptOutcome) else AttemptOutcome(value)
+
+
+def _status(value: str) -> UsageStatus:
+    return value if isinstance(value, UsageStatus) else UsageStatus(value)
+
+
 @attrs.frozen(kw_only=True)
 class Attempt:
     """One candidate considered for a request, what became of it, and why (a limit, an error class).
@@ -41,7 +49,7 @@ class Attempt:
 
     model: str
     account: str
-    outcome: AttemptOutcome = attrs.field(converter=AttemptOutcome)
+    outcome: AttemptOutcome = attrs.field(converter=_outcome)
     reason: str = ""
 
     @property
@@ -73,7 +81,7 @@ class UsageRecord:
     requested_model: str
     routed_model: str = ""
     upstream: str = ""
-    status: UsageStatus = attrs.field(default=UsageStatus.SUCCESS, converter=UsageStatus)
+    status: UsageStatus = attrs.field(default=UsageStatus.SUCCESS, converter=_status)
     usage: Usage = Usage()
     latency_ms: float = 0.0
     ttft_ms: float | None = None

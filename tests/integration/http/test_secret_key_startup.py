@@ -53,11 +53,6 @@ def test_serve_seals_the_catalog_secrets_and_refuses_a_wrong_key_file(tmp_path: 
     assert wrong not in log and ACCOUNT_SECRET not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bootstrap/container.py must pass settings.secret_key to open_stores (the lead's file); "
-    "remove this marker with that change",
-)
 def test_serve_refuses_a_wrong_apipod_secret_key(tmp_path: Path) -> None:
     right, wrong = generate_key(), generate_key()
     with ApipodProcess(catalog=toml(), tmp=tmp_path, env={"APIPOD_SECRET_KEY": right}) as gateway:

@@ -16,24 +16,16 @@ import httpx
 import pytest
 import tenacity
 
-from apipod.adapters.memory.catalog import InMemoryCatalogStore
-from apipod.adapters.memory.keys import InMemoryKeyRepository
-from apipod.adapters.memory.limits import InMemoryLimitStore
-from apipod.adapters.memory.quota import InMemoryQuotaLedger
-from apipod.adapters.memory.system import FixedClock, SeededRandomness, SequentialIdGenerator
-from apipod.adapters.memory.usage import InMemoryUsageLog
 from apipod.adapters.postgres.usage import PgUsageLog
 from apipod.adapters.retry import ExponentialJitter, RetryPolicy
 from apipod.adapters.upstreams.openai import OpenAIUpstream
-from apipod.application.gateway import Gateway
 from apipod.application.ports import UpstreamClient, UpstreamRegistry
-from apipod.application.settings import GovernanceSettings
 from apipod.domain.catalog import Upstream
 from apipod.domain.chat import Usage
 from apipod.domain.errors import StorageError
 from apipod.domain.usage import UsageRecord
 from tests.unit.application.catalogs import two_upstreams
-from tests.unit.application.fakes import ScriptedUpstream, text_result, user_request
+from tests.unit.application.fakes import ScriptedUpstream, make_world, text_result, user_request
 
 
 def state(attempt_number: int) -> tenacity.RetryCallState:
@@ -97,20 +89,8 @@ async def test_a_refused_connection_fails_over_to_the_next_model() -> None:
     refused: list[httpx.Request] = []
     scripted = ScriptedUpstream()
     scripted.script("b", text_result("from b"))
-    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    gateway = Gateway(
-        keys=InMemoryKeyRepository(),
-        catalog=InMemoryCatalogStore(),
-        ledger=InMemoryQuotaLedger(),
-        usage_log=InMemoryUsageLog(),
-        limits=InMemoryLimitStore(clock),
-        upstreams=ByUpstream(refused, scripted),
-        clock=clock,
-        randomness=SeededRandomness(7),
-        ids=SequentialIdGenerator(),
-        settings=GovernanceSettings(max_attempts=3),
-    )
-    await gateway.apply_catalog(two_upstreams())
+    world = await make_world(two_upstreams(), registry=ByUpstream(refused, scripted), max_attempts=3)
+    gateway = world.gateway
     key = (await gateway.issue_key(name="alice", plan="pro")).plaintext
     result = await gateway.complete(key, user_request())  # routed to "a" first (weight 1000 to 1)
     assert result.text() == "from b"

@@ -8,16 +8,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+from dishka import AsyncContainer, Provider
 
-from apipod.adapters.memory.catalog import InMemoryCatalogStore
 from apipod.adapters.memory.keys import InMemoryKeyRepository
 from apipod.adapters.memory.limits import InMemoryLimitStore
 from apipod.adapters.memory.quota import InMemoryQuotaLedger
 from apipod.adapters.memory.system import FixedClock, SeededRandomness, SequentialIdGenerator
 from apipod.adapters.memory.usage import InMemoryUsageLog
 from apipod.application.gateway import Gateway
-from apipod.application.ports import UpstreamCall, UpstreamClient, UpstreamRegistry
+from apipod.application.ports import (
+    Clock,
+    IdGenerator,
+    KeyRepository,
+    LimitStore,
+    QuotaLedger,
+    Randomness,
+    UpstreamCall,
+    UpstreamClient,
+    UpstreamRegistry,
+    UsageLog,
+)
 from apipod.application.settings import GovernanceSettings
+from apipod.bootstrap.container import build_container, replacing
+from apipod.bootstrap.settings import Settings
 from apipod.domain.catalog import Catalog, Upstream
 from apipod.domain.chat import ChatRequest, ChatResult, FinishReason, Message, Role, TextPart, Usage
 from apipod.domain.stream import Finished, MessageStarted, StreamEvent, TextDelta, UsageReported
@@ -83,9 +96,6 @@ class ScriptedUpstream(UpstreamClient):
         finally:
             self.closed_streams += 1
 
-    async def list_models(self, upstream: Upstream) -> list[str]:
-        return []
-
 
 class OneClientRegistry(UpstreamRegistry):
     def __init__(self, client: UpstreamClient) -> None:
@@ -104,29 +114,37 @@ class World:
     ledger: InMemoryQuotaLedger
     limits: InMemoryLimitStore
     keys: InMemoryKeyRepository
+    container: AsyncContainer
 
 
-async def make_world(catalog: Catalog, **settings: Any) -> World:
+async def make_world(
+    catalog: Catalog, *providers: Provider, registry: UpstreamRegistry | None = None, **settings: Any
+) -> World:
+    """The production object graph (``build_container``) over in-memory stores, with a fixed clock, seeded
+    randomness, sequential ids and a scripted upstream in place of the real ones."""
     clock = FixedClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     upstream = ScriptedUpstream()
     usage = InMemoryUsageLog()
     ledger = InMemoryQuotaLedger()
     limits = InMemoryLimitStore(clock)
     keys = InMemoryKeyRepository()
-    gateway = Gateway(
-        keys=keys,
-        catalog=InMemoryCatalogStore(),
-        ledger=ledger,
-        usage_log=usage,
-        limits=limits,
-        upstreams=OneClientRegistry(upstream),
-        clock=clock,
-        randomness=SeededRandomness(7),
-        ids=SequentialIdGenerator(),
-        settings=GovernanceSettings(**settings),
+    replaced, context = replacing(
+        {
+            Clock: clock,
+            Randomness: SeededRandomness(7),
+            IdGenerator: SequentialIdGenerator(),
+            KeyRepository: keys,
+            QuotaLedger: ledger,
+            UsageLog: usage,
+            LimitStore: limits,
+            UpstreamRegistry: registry or OneClientRegistry(upstream),
+        }
     )
+    settings_ = Settings(database_url="memory://", governance=GovernanceSettings(**settings))
+    container = build_container(settings_, replaced, *providers, context=context)
+    gateway = await container.get(Gateway)
     await gateway.apply_catalog(catalog)
-    return World(gateway, upstream, clock, usage, ledger, limits, keys)
+    return World(gateway, upstream, clock, usage, ledger, limits, keys, container)
 
 
 def user_request(

@@ -12,6 +12,10 @@ from apipod.domain.errors import (
     UpstreamRejectedError,
     UpstreamUnavailableError,
 )
+from apipod.domain.limits import (
+    account_cooldown,
+    pair_cooldown,
+)
 from tests.unit.application.catalogs import daily_requests, daily_tokens, two_upstreams
 from tests.unit.application.fakes import make_world, text_result, user_request
 
@@ -52,9 +56,9 @@ async def test_a_server_error_fails_over_to_the_next_account_and_rests_the_faile
     assert result.text() == "second"
     calls = [(s.call.model.name, s.call.account.index) for s in world.upstream.calls]
     assert calls == [("a", 0), ("a", 1)]
-    assert await world.limits.cooling("cool:up1/0") > 0
+    assert await world.limits.cooling(account_cooldown("up1", 0)) > 0
     [row] = world.usage.records()
-    assert [a.outcome for a in row.attempts] == ["failed: UpstreamUnavailableError", "served"]
+    assert [a.summary for a in row.attempts] == ["failed: UpstreamUnavailableError", "served"]
 
 
 async def test_rate_limited_pair_rests_for_the_upstreams_retry_after() -> None:
@@ -62,8 +66,8 @@ async def test_rate_limited_pair_rests_for_the_upstreams_retry_after() -> None:
     key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
     world.upstream.script("a", UpstreamRateLimitedError("slow down", retry_after=42.0))
     await world.gateway.complete(key, user_request())
-    assert 41.9 < await world.limits.cooling("cool:up1/0:a") <= 42.0
-    assert await world.limits.cooling("cool:up1/0") == 0
+    assert 41.9 < await world.limits.cooling(pair_cooldown("up1", 0, "a")) <= 42.0
+    assert await world.limits.cooling(account_cooldown("up1", 0)) == 0
 
 
 async def test_caller_fault_is_passed_on_without_failover() -> None:
@@ -93,9 +97,9 @@ async def test_every_candidate_failing_is_503_and_costs_nothing() -> None:
 async def test_every_candidate_limited_is_429_with_the_earliest_retry_after() -> None:
     world = await make_world(two_upstreams())
     key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
-    await world.limits.cool_down("cool:up1/0:a", 30)
-    await world.limits.cool_down("cool:up1/1:a", 20)
-    await world.limits.cool_down("cool:up2/0", 50)
+    await world.limits.cool_down(pair_cooldown("up1", 0, "a"), 30)
+    await world.limits.cool_down(pair_cooldown("up1", 1, "a"), 20)
+    await world.limits.cool_down(account_cooldown("up2", 0), 50)
     with pytest.raises(NoCapacityError) as caught:
         await world.gateway.complete(key, user_request())
     assert caught.value.retry_after == pytest.approx(20, abs=0.01)

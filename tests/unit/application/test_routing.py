@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
 from apipod.adapters.memory.catalog import InMemoryCatalogStore
-from apipod.adapters.memory.system import SeededRandomness
+from apipod.adapters.memory.limits import InMemoryLimitStore
+from apipod.adapters.memory.system import FixedClock, SeededRandomness
+from apipod.application.dispatch import Dispatcher
 from apipod.application.route_model import RouteModel
+from apipod.application.settings import GovernanceSettings
+from apipod.application.wait_queue import WaitQueue
 from apipod.domain.catalog import Alias, Plan, Route, Upstream, UpstreamKind, UpstreamModel
-from apipod.domain.errors import ModelNotFoundError
+from apipod.domain.errors import ModelNotFoundError, UpstreamRateLimitedError
 from apipod.domain.routing import weighted_pick
+from apipod.domain.usage import AttemptOutcome
+from tests.unit.application.fakes import OneClientRegistry, ScriptedUpstream
 
 UPSTREAM = Upstream(name="u", kind=UpstreamKind.MOCK)
 MODELS = tuple(UpstreamModel(name=n, upstream="u", upstream_model=n) for n in ("a", "b", "c"))
@@ -20,13 +27,13 @@ PLAN = Plan(
 )
 
 
-async def router(seed: int = 1) -> RouteModel:
+async def router() -> RouteModel:
     store = InMemoryCatalogStore()
     await store.upsert_upstream(UPSTREAM)
     for model in MODELS:
         await store.upsert_model(model)
     await store.upsert_plan(PLAN)
-    return RouteModel(store, SeededRandomness(seed))
+    return RouteModel(store)
 
 
 async def test_alias_routes_to_its_own_mix() -> None:
@@ -48,13 +55,30 @@ async def test_strict_plan_answers_unknown_models_with_not_found() -> None:
         await route.candidates(strict, "gpt-4")
 
 
-async def test_first_picks_follow_the_weights() -> None:
-    route = await router(seed=42)
+async def test_first_picks_follow_the_weights_and_failover_takes_the_other() -> None:
+    route = await router()
     candidates = await route.candidates(PLAN, "mix")
-    firsts = Counter(route.order(candidates)[0].model.name for _ in range(10_000))
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    settings = GovernanceSettings()
+    dispatcher = Dispatcher(
+        OneClientRegistry(ScriptedUpstream()),
+        InMemoryLimitStore(clock),
+        SeededRandomness(42),
+        WaitQueue(settings),
+        settings,
+    )
+    firsts: Counter[str] = Counter()
+    for _ in range(10_000):
+        attempts = dispatcher.begin(candidates, tokens=1)
+        slot = await dispatcher.next_slot(attempts, deadline=0.0)
+        firsts[slot.call.model.name] += 1
+        await dispatcher.finished(attempts, slot, None, AttemptOutcome.SERVED)
     assert 0.67 < firsts["a"] / 10_000 < 0.73
-    orders = {tuple(c.model.name for c in route.order(candidates)) for _ in range(100)}
-    assert orders == {("a", "b"), ("b", "a")}
+    attempts = dispatcher.begin(candidates, tokens=1)
+    first = await dispatcher.next_slot(attempts, deadline=0.0)
+    await dispatcher.failed(attempts, first, UpstreamRateLimitedError("busy", retry_after=30))
+    second = await dispatcher.next_slot(attempts, deadline=0.0)
+    assert {first.call.model.name, second.call.model.name} == {"a", "b"}
 
 
 def test_weighted_pick_edges() -> None:

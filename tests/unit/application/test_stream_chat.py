@@ -8,6 +8,13 @@ import pytest
 from apipod.domain.catalog import ModelLimits
 from apipod.domain.chat import Usage
 from apipod.domain.errors import UpstreamOverloadedError
+from apipod.domain.limits import (
+    GATEWAY_CONCURRENCY,
+    LimitKind,
+    account_cooldown,
+    key_concurrency,
+    model_limit,
+)
 from apipod.domain.stream import Finished, MessageStarted, StreamFailed, TextDelta
 from tests.unit.application.catalogs import daily_tokens, two_upstreams
 from tests.unit.application.fakes import make_world, text_events, user_request
@@ -64,7 +71,7 @@ async def test_client_going_away_closes_the_upstream_and_settles_once() -> None:
     [row] = world.usage.records()
     assert row.status == "cancelled"
     assert row.usage.output_tokens == 2  # 10 one-char words, estimated at 4 chars a token
-    assert await world.limits.held("conc:key:" + issued.key.id) == 0
+    assert await world.limits.held(key_concurrency(issued.key.id)) == 0
     [use] = await world.ledger.usage(key_id=issued.key.id, budgets=daily_tokens(100_000), now=world.clock.now())
     assert use.tokens == row.usage.total_tokens
 
@@ -83,11 +90,15 @@ async def test_cancellation_mid_stream_releases_every_slot() -> None:
     world.upstream.script("a", text_events(["a", "b"]), text_events(["c", "d"]))
     tasks = [asyncio.create_task(consume()) for _ in range(2)]
     await asyncio.sleep(0.01)
-    assert await world.limits.held("conc:gateway") == 2
+    assert await world.limits.held(GATEWAY_CONCURRENCY) == 2
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for lease in ("conc:gateway", "conc:a", "conc:b"):
+    for lease in (
+        GATEWAY_CONCURRENCY,
+        model_limit(LimitKind.MODEL_CONCURRENCY, "a"),
+        model_limit(LimitKind.MODEL_CONCURRENCY, "b"),
+    ):
         assert await world.limits.held(lease) == 0, lease
     assert {r.status for r in world.usage.records()} == {"cancelled"}
 
@@ -144,7 +155,7 @@ async def test_a_request_waits_in_the_queue_for_a_model_slot_then_is_served() ->
     world.upstream.scripts.clear()
     key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
     # Only model "a" in this plan's mix matters: make "b" unusable so the queue is the only way.
-    await world.limits.cool_down("cool:up2/0", 3600)
+    await world.limits.cool_down(account_cooldown("up2", 0), 3600)
     world.upstream.script("a", text_events(["first"]), text_events(["second"]))
     holder = await world.gateway.stream(key, user_request(stream=True))
 
@@ -166,7 +177,7 @@ async def test_a_queued_request_gives_up_after_the_queue_wait() -> None:
 
     world = await make_world(two_upstreams(limits_a=ModelLimits(max_concurrency=1)), queue_wait_seconds=0.1)
     key = (await world.gateway.issue_key(name="alice", plan="pro")).plaintext
-    await world.limits.cool_down("cool:up2/0", 3600)
+    await world.limits.cool_down(account_cooldown("up2", 0), 3600)
     world.upstream.script("a", text_events(["first"]))
     holder = await world.gateway.stream(key, user_request(stream=True))
     with pytest.raises(NoCapacityError) as caught:

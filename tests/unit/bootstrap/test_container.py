@@ -36,3 +36,15 @@ async def test_the_library_api_as_the_readme_shows_it(tmp_path: Path) -> None:
             assert isinstance(events[-1], Finished)
             rows = await gateway.usage_log.query(key_id=issued.key.id)
             assert [r.status for r in rows] == ["success", "success"]
+
+
+async def test_open_gateway_takes_the_embedders_own_adapters_by_port() -> None:
+    from datetime import UTC, datetime
+
+    from apipod.adapters.memory.system import FixedClock
+    from apipod.application.ports import Clock
+
+    clock = FixedClock(datetime(2031, 5, 6, 7, 8, tzinfo=UTC))
+    async with apipod.open_gateway(replace={Clock: clock}) as gateway:
+        issued = await gateway.issue_key(name="alice", plan="demo")
+    assert issued.key.created_at == clock.now()

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from apipod.adapters.memory.system import SequentialIdGenerator
 from apipod.entrypoints.http.admin_guard import AdminGuard
 from apipod.entrypoints.http.app import create_app
-from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.request_scope import HttpRequestProvider
 from tests.unit.application.fakes import World, make_world
 from tests.unit.entrypoints.test_http_app import CATALOG, SECRET
 
@@ -64,14 +63,13 @@ def test_a_long_quiet_address_starts_afresh() -> None:
 
 @pytest.fixture
 async def world() -> World:
-    return await make_world(CATALOG)
+    return await make_world(CATALOG, HttpRequestProvider())
 
 
 @pytest.fixture
 async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services(admin_secret=SECRET, max_body_bytes=10_000)
-    services.gateway, services.clock, services.ids = world.gateway, world.clock, SequentialIdGenerator()
-    transport = httpx.ASGITransport(app=create_app(services), client=("203.0.113.9", 40000))  # type: ignore[arg-type]
+    app = create_app(lambda: world.container, admin_secret=SECRET, max_body_bytes=10_000)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://apipod") as http:
         yield http
 

@@ -9,10 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from apipod.adapters.memory.system import SequentialIdGenerator
 from apipod.domain.catalog import Catalog, Plan, Route, Upstream, UpstreamKind, UpstreamModel
 from apipod.entrypoints.http.app import create_app
-from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.request_scope import HttpRequestProvider
 from tests.unit.application.fakes import World, make_world
 
 SECRET = "s" * 24
@@ -26,14 +25,13 @@ CATALOG = Catalog(
 
 @pytest.fixture
 async def world() -> World:
-    return await make_world(CATALOG)
+    return await make_world(CATALOG, HttpRequestProvider())
 
 
 @pytest.fixture
 async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services(admin_secret=SECRET, max_body_bytes=10_000)
-    services.gateway, services.clock, services.ids = world.gateway, world.clock, SequentialIdGenerator()
-    transport = httpx.ASGITransport(app=create_app(services))
+    app = create_app(lambda: world.container, admin_secret=SECRET, max_body_bytes=10_000)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://apipod") as http:
         yield http
 

@@ -10,6 +10,13 @@ START_SSE = {"type": "http.response.start", "status": 200, "headers": [(b"conten
 START_JSON = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
 
 
+HEADER = (b"x-request-id", b"req_1")
+
+
+class Lifetime:
+    responded = False
+
+
 def body(data: bytes, more: bool = True) -> dict[str, Any]:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
@@ -27,7 +34,7 @@ class Recorder:
 
 async def test_frames_of_one_turn_are_joined_and_written_when_the_turn_ends() -> None:
     out = Recorder()
-    send = CoalescingSend(out)
+    send = CoalescingSend(out, HEADER, Lifetime())
     await send(START_SSE)
     for frame in (b"a", b"b", b"c"):  # no suspension between them: one loop turn
         await send(body(frame))
@@ -39,7 +46,7 @@ async def test_frames_of_one_turn_are_joined_and_written_when_the_turn_ends() ->
 
 async def test_frames_of_separate_turns_are_written_separately_and_in_order() -> None:
     out = Recorder()
-    send = CoalescingSend(out)
+    send = CoalescingSend(out, HEADER, Lifetime())
     await send(START_SSE)
     for frame in (b"1", b"2"):
         await send(body(frame))
@@ -53,8 +60,20 @@ async def test_frames_of_separate_turns_are_written_separately_and_in_order() ->
 
 async def test_non_streaming_answers_pass_through_untouched() -> None:
     out = Recorder()
-    send = CoalescingSend(out)
+    send = CoalescingSend(out, HEADER, Lifetime())
     await send(START_JSON)
     await send(body(b"x"))
     await send(body(b"y"))
     assert out.bodies() == [b"x", b"y"]
+
+
+async def test_every_answer_gets_the_request_id_and_marks_its_end() -> None:
+    out = Recorder()
+    lifetime = Lifetime()
+    send = CoalescingSend(out, HEADER, lifetime)
+    await send(START_JSON)
+    await send(body(b"x"))
+    assert not lifetime.responded
+    await send(body(b"", more=False))
+    assert HEADER in out.sent[0]["headers"]
+    assert lifetime.responded

@@ -8,13 +8,12 @@ import httpx
 import orjson
 import pytest
 
-from apipod.adapters.memory.system import SequentialIdGenerator
 from apipod.domain.catalog import Alias, Catalog, Plan, Route, Upstream, UpstreamKind, UpstreamModel
 from apipod.domain.chat import Usage
 from apipod.domain.errors import UpstreamRejectedError
 from apipod.domain.quota import Budget, Window, WindowUnit
 from apipod.entrypoints.http.app import create_app
-from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.request_scope import HttpRequestProvider
 from tests.unit.application.fakes import World, make_world, text_events, text_result
 
 SECRET = "s" * 24
@@ -31,14 +30,13 @@ CATALOG = Catalog(
 
 @pytest.fixture
 async def world() -> World:
-    return await make_world(CATALOG)
+    return await make_world(CATALOG, HttpRequestProvider())
 
 
 @pytest.fixture
 async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services(admin_secret=SECRET, max_body_bytes=10_000)
-    services.gateway, services.clock, services.ids = world.gateway, world.clock, SequentialIdGenerator()
-    transport = httpx.ASGITransport(app=create_app(services))  # type: ignore[arg-type]
+    app = create_app(lambda: world.container, admin_secret=SECRET, max_body_bytes=10_000)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://apipod") as http:
         yield http
 

@@ -11,6 +11,7 @@ import math
 from collections import deque
 
 from apipod.application.ports import Clock, LimitStore
+from apipod.domain.limits import LimitKey
 
 SWEEP_EVERY = 4096
 """Calls between sweeps of idle keys (emptied windows, expired leases and cooldowns), so a store fed many
@@ -70,45 +71,45 @@ class InMemoryLimitStore(LimitStore):
         self._lease_ids = itertools.count(1)
         self._calls = 0
 
-    async def hit(self, key: str, *, limit: int, window: float, cost: int = 1) -> float | None:
-        return self._check(key, limit, window, cost, count=True)
+    async def hit(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
+        return self._check(key.value, limit, window, cost, count=True)
 
-    async def peek(self, key: str, *, limit: int, window: float, cost: int = 1) -> float | None:
-        return self._check(key, limit, window, cost, count=False)
+    async def peek(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
+        return self._check(key.value, limit, window, cost, count=False)
 
-    async def acquire(self, key: str, *, limit: int, lease: float) -> str | None:
+    async def acquire(self, key: LimitKey, *, limit: int, lease: float) -> str | None:
         now = self._tick()
-        leases = self._live_leases(key, now)
+        leases = self._live_leases(key.value, now)
         if len(leases) >= limit:
             return None
         lease_id = f"lease_{next(self._lease_ids)}"
         leases[lease_id] = now + lease
-        self._leases[key] = leases
+        self._leases[key.value] = leases
         return lease_id
 
-    async def release(self, key: str, lease_id: str) -> None:
-        leases = self._leases.get(key)
+    async def release(self, key: LimitKey, lease_id: str) -> None:
+        leases = self._leases.get(key.value)
         if leases is not None:
             leases.pop(lease_id, None)
             if not leases:
-                del self._leases[key]
+                del self._leases[key.value]
 
-    async def held(self, key: str) -> int:
-        return len(self._live_leases(key, self._clock.monotonic()))
+    async def held(self, key: LimitKey) -> int:
+        return len(self._live_leases(key.value, self._clock.monotonic()))
 
-    async def cool_down(self, key: str, seconds: float) -> None:
+    async def cool_down(self, key: LimitKey, seconds: float) -> None:
         now = self._tick()
         until = now + seconds
-        if until > self._cooldowns.get(key, now):
-            self._cooldowns[key] = until
+        if until > self._cooldowns.get(key.value, now):
+            self._cooldowns[key.value] = until
 
-    async def cooling(self, key: str) -> float:
-        until = self._cooldowns.get(key)
+    async def cooling(self, key: LimitKey) -> float:
+        until = self._cooldowns.get(key.value)
         if until is None:
             return 0.0
         left = until - self._clock.monotonic()
         if left <= 0:
-            del self._cooldowns[key]
+            del self._cooldowns[key.value]
             return 0.0
         return left
 

@@ -8,19 +8,17 @@ gateway: the warning says so once, and the log says when sharing is back.
 Leases are tagged with the store that issued them (``LOCAL_LEASE`` before a local lease id), so a release
 always reaches the store holding the slot, whichever store is active by then. A shared lease whose release
 fails while Redis is down is left to its own expiry: Redis drops it after its lease time.
-
-NOTE: keys are forwarded untouched and typed ``Any``: the port's key type is the callers' business (plain
-strings today, a typed key later); this wrapper never looks inside one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from apipod.application.ports import Clock, LimitStore
 from apipod.domain.errors import StorageError
+from apipod.domain.limits import LimitKey
 
 log = logging.getLogger("apipod.limits")
 
@@ -64,26 +62,26 @@ class FallbackLimitStore(LimitStore):
         """True while limits are this process's own."""
         return self._next_probe is not None
 
-    async def hit(self, key: Any, *, limit: int, window: float, cost: int = 1) -> float | None:
+    async def hit(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
         return await self._call(
             lambda s: s.hit(key, limit=limit, window=window, cost=cost),
             lambda: self._local.hit(key, limit=limit, window=window, cost=cost),
         )
 
-    async def peek(self, key: Any, *, limit: int, window: float, cost: int = 1) -> float | None:
+    async def peek(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
         return await self._call(
             lambda s: s.peek(key, limit=limit, window=window, cost=cost),
             lambda: self._local.peek(key, limit=limit, window=window, cost=cost),
         )
 
-    async def acquire(self, key: Any, *, limit: int, lease: float) -> str | None:
+    async def acquire(self, key: LimitKey, *, limit: int, lease: float) -> str | None:
         async def local() -> str | None:
             lease_id = await self._local.acquire(key, limit=limit, lease=lease)
             return None if lease_id is None else LOCAL_LEASE + lease_id
 
         return await self._call(lambda s: s.acquire(key, limit=limit, lease=lease), local)
 
-    async def release(self, key: Any, lease_id: str) -> None:
+    async def release(self, key: LimitKey, lease_id: str) -> None:
         if lease_id.startswith(LOCAL_LEASE):
             await self._local.release(key, lease_id.removeprefix(LOCAL_LEASE))
             return
@@ -93,13 +91,13 @@ class FallbackLimitStore(LimitStore):
             # The slot is in Redis; Redis expires it by itself. Nothing to do here but go local.
             self._went_down(exc)
 
-    async def held(self, key: Any) -> int:
+    async def held(self, key: LimitKey) -> int:
         return await self._call(lambda s: s.held(key), lambda: self._local.held(key))
 
-    async def cool_down(self, key: Any, seconds: float) -> None:
+    async def cool_down(self, key: LimitKey, seconds: float) -> None:
         await self._call(lambda s: s.cool_down(key, seconds), lambda: self._local.cool_down(key, seconds))
 
-    async def cooling(self, key: Any) -> float:
+    async def cooling(self, key: LimitKey) -> float:
         return await self._call(lambda s: s.cooling(key), lambda: self._local.cooling(key))
 
     async def _call(self, shared: Callable[[LimitStore], Awaitable[T]], local: Callable[[], Awaitable[T]]) -> T:

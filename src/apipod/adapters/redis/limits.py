@@ -20,6 +20,7 @@ from apipod.adapters.memory.limits import check_window
 from apipod.adapters.redis import scripts
 from apipod.application.ports import LimitStore
 from apipod.domain.errors import StorageError
+from apipod.domain.limits import LimitKey
 
 DEFAULT_PREFIX = "apipod:"
 DEFAULT_TIMEOUT = 2.0
@@ -76,36 +77,36 @@ class RedisLimitStore(LimitStore):
             with storage_errors("closing the limit store"):
                 await self._client.aclose()
 
-    async def hit(self, key: str, *, limit: int, window: float, cost: int = 1) -> float | None:
-        return await self._window(key, limit, window, cost, count=True)
+    async def hit(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
+        return await self._window(key.value, limit, window, cost, count=True)
 
-    async def peek(self, key: str, *, limit: int, window: float, cost: int = 1) -> float | None:
-        return await self._window(key, limit, window, cost, count=False)
+    async def peek(self, key: LimitKey, *, limit: int, window: float, cost: int = 1) -> float | None:
+        return await self._window(key.value, limit, window, cost, count=False)
 
-    async def acquire(self, key: str, *, limit: int, lease: float) -> str | None:
+    async def acquire(self, key: LimitKey, *, limit: int, lease: float) -> str | None:
         lease_id = secrets.token_urlsafe(12)
         with storage_errors("taking a concurrency slot"):
-            taken = await self._acquire(keys=[self._key(key, "leases")], args=[limit, lease * 1000.0, lease_id])
+            taken = await self._acquire(keys=[self._key(key.value, "leases")], args=[limit, lease * 1000.0, lease_id])
         return lease_id if taken else None
 
-    async def release(self, key: str, lease_id: str) -> None:
+    async def release(self, key: LimitKey, lease_id: str) -> None:
         with storage_errors("releasing a concurrency slot"):
-            await self._client.zrem(self._key(key, "leases"), lease_id)
+            await self._client.zrem(self._key(key.value, "leases"), lease_id)
 
-    async def held(self, key: str) -> int:
+    async def held(self, key: LimitKey) -> int:
         with storage_errors("counting concurrency slots"):
-            return int(await self._held(keys=[self._key(key, "leases")]))
+            return int(await self._held(keys=[self._key(key.value, "leases")]))
 
-    async def cool_down(self, key: str, seconds: float) -> None:
+    async def cool_down(self, key: LimitKey, seconds: float) -> None:
         ms = math.ceil(seconds * 1000.0)
         if ms <= 0:
             return
         with storage_errors("starting a cooldown"):
-            await self._cool_down(keys=[self._key(key, "cool")], args=[ms])
+            await self._cool_down(keys=[self._key(key.value, "cool")], args=[ms])
 
-    async def cooling(self, key: str) -> float:
+    async def cooling(self, key: LimitKey) -> float:
         with storage_errors("reading a cooldown"):
-            ms = await self._client.pttl(self._key(key, "cool"))
+            ms = await self._client.pttl(self._key(key.value, "cool"))
         return ms / 1000.0 if ms > 0 else 0.0
 
     async def _window(self, key: str, limit: int, window: float, cost: int, *, count: bool) -> float | None:

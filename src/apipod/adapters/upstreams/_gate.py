@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from apipod.domain.catalog import Upstream
 from apipod.domain.errors import (
     UpstreamError,
@@ -9,16 +11,18 @@ from apipod.domain.errors import (
     UpstreamRateLimitedError,
     UpstreamUnavailableError,
 )
-from apipod.domain.stream import Finished, MessageStarted, StreamEvent, StreamFailed, UsageReported
+from apipod.domain.stream import FailureKind, Finished, MessageStarted, StreamEvent, StreamFailed, UsageReported
+
+log = logging.getLogger("apipod.upstream")
 
 
 def failure_error(event: StreamFailed, upstream: Upstream) -> UpstreamError:
     """An in-stream error that arrived before anything was relayed: an ordinary error, so it fails over."""
-    if event.kind == "overloaded":
-        return UpstreamOverloadedError(event.message, upstream=upstream.name)
-    if event.kind == "rate_limited":
-        return UpstreamRateLimitedError(event.message, upstream=upstream.name)
-    return UpstreamUnavailableError(event.message, upstream=upstream.name)
+    if event.kind is FailureKind.OVERLOADED:
+        return UpstreamOverloadedError(event.message, upstream=upstream.name, detail=event.detail)
+    if event.kind is FailureKind.RATE_LIMITED:
+        return UpstreamRateLimitedError(event.message, upstream=upstream.name, detail=event.detail)
+    return UpstreamUnavailableError(event.message, upstream=upstream.name, detail=event.detail)
 
 
 class Gate:
@@ -50,6 +54,9 @@ class Gate:
             self.open = True
             events, self.held = self.held, []
         if events and isinstance(events[-1], Finished | StreamFailed):
+            if isinstance(events[-1], StreamFailed) and events[-1].detail:
+                # The operator's copy of what the upstream said; the client got only ``message``.
+                log.warning("upstream %s failed mid-stream: %s", upstream.name, events[-1].detail)
             self.done = True
             self.finished = isinstance(events[-1], Finished)
         return events

@@ -8,6 +8,8 @@ import falcon
 import falcon.asgi
 import orjson
 
+from apipod.application.gateway import Gateway
+from apipod.application.ports import Clock
 from apipod.dialects.catalog_wire import (
     WireError,
     create_key_body,
@@ -24,9 +26,10 @@ from apipod.dialects.catalog_wire import (
 )
 from apipod.domain.catalog import Catalog, Plan, UpstreamModel
 from apipod.domain.errors import InvalidRequestError, NotFoundError, PermissionDeniedError, RateLimitedError
+from apipod.entrypoints.http.admin_guard import AdminGuard
 from apipod.entrypoints.http.errors import ADMIN
 from apipod.entrypoints.http.request_body import read_json_object
-from apipod.entrypoints.http.services import Services
+from apipod.entrypoints.http.request_scope import container_of
 
 
 def invalid(error: WireError) -> InvalidRequestError:
@@ -54,17 +57,29 @@ def _check_plan_references(plan: Plan, known: Catalog) -> None:
 class AdminResource:
     dialect = ADMIN
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, *, admin_secret: str, max_body_bytes: int) -> None:
+        self._admin_secret = admin_secret
+        self._max_body_bytes = max_body_bytes
 
-    def _check(self, req: falcon.asgi.Request) -> None:
+    @staticmethod
+    async def _gateway(req: falcon.asgi.Request) -> Gateway:
+        return await container_of(req).get(Gateway)
+
+    @staticmethod
+    async def _engine(req: falcon.asgi.Request) -> tuple[Gateway, Clock]:
+        container = container_of(req)
+        return await container.get(Gateway), await container.get(Clock)
+
+    async def _check(self, req: falcon.asgi.Request) -> None:
         # A throttled address is refused before its secret is compared (admin_guard.py).
-        guard, now, address = self._services.admin_guard, self._services.ready()[1].monotonic(), req.remote_addr
+        container = container_of(req)
+        guard, address = await container.get(AdminGuard), req.remote_addr
+        now = (await container.get(Clock)).monotonic()
         wait = guard.refused_for(address, now)
         if wait is not None:
             raise RateLimitedError("Too many failed admin authentications; try again later.", retry_after=wait)
         given = (req.get_header("x-admin-secret") or "").encode()
-        if not hmac.compare_digest(given, self._services.admin_secret.encode()):
+        if not hmac.compare_digest(given, self._admin_secret.encode()):
             guard.failed(address, now, path=req.path)
             raise PermissionDeniedError("Invalid admin secret.")
         guard.succeeded(address)
@@ -78,9 +93,9 @@ class AdminResource:
 
 class CreateKey(AdminResource):
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        self._check(req)
-        gateway, clock, _ = self._services.ready()
-        body = await read_json_object(req, self._services.max_body_bytes)
+        await self._check(req)
+        gateway, clock = await self._engine(req)
+        body = await read_json_object(req, self._max_body_bytes)
         try:
             wanted = create_key_body(body)
             plan = wanted.plan_name()
@@ -92,15 +107,15 @@ class CreateKey(AdminResource):
 
 class Keys(AdminResource):
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        self._check(req)
-        gateway, _, _ = self._services.ready()
+        await self._check(req)
+        gateway = await self._gateway(req)
         self._json(resp, {"data": [key_view(k) for k in await gateway.list_keys()]})
 
 
 class RevokeKey(AdminResource):
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, key_id: str) -> None:
-        self._check(req)
-        gateway, _, _ = self._services.ready()
+        await self._check(req)
+        gateway = await self._gateway(req)
         self._json(resp, key_view(await gateway.revoke_key(key_id)))
 
 
@@ -108,8 +123,8 @@ class CatalogResource(AdminResource):
     """GET the catalog; PUT one provider, model or plan (the TOML table's fields, as JSON)."""
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        self._check(req)
-        gateway, _, _ = self._services.ready()
+        await self._check(req)
+        gateway = await self._gateway(req)
         catalog = await gateway.catalog.snapshot()
         self._json(
             resp,
@@ -123,11 +138,11 @@ class CatalogResource(AdminResource):
     async def on_put_item(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, kind: str, name: str) -> None:
         """The body is the TOML table as JSON; the path names it. Everything is checked before anything is
         stored, and a mistake answers 400 with the path of the offending value."""
-        self._check(req)
-        gateway, _, _ = self._services.ready()
+        await self._check(req)
+        gateway = await self._gateway(req)
         if kind not in ("providers", "models", "plans"):
             raise NotFoundError(f"No catalog section '{kind}'.")
-        body = await read_json_object(req, self._services.max_body_bytes)
+        body = await read_json_object(req, self._max_body_bytes)
         body["name"] = name
         known = await gateway.catalog.snapshot()
         try:
@@ -154,8 +169,8 @@ class Usage(AdminResource):
     100; at most 10000 rows are answered)."""
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        self._check(req)
-        gateway, _, _ = self._services.ready()
+        await self._check(req)
+        gateway = await self._gateway(req)
         params = {k: req.get_param(k) for k in ("key_id", "since", "limit")}
         try:
             query = usage_query({k: v for k, v in params.items() if v is not None})
@@ -163,3 +178,13 @@ class Usage(AdminResource):
             raise invalid(exc) from None
         rows = await gateway.usage_log.query(key_id=query.key_id, since=query.since, limit=query.limit)
         self._json(resp, {"data": [usage_view(r) for r in rows]})
+
+
+class ProviderModels(AdminResource):
+    """``GET /admin/providers/{name}/models``: the model ids the provider itself offers, for writing
+    ``upstream_model`` in the catalog. An upstream that cannot be asked answers in the admin error shape."""
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, name: str) -> None:
+        await self._check(req)
+        gateway = await self._gateway(req)
+        self._json(resp, {"provider": name, "data": await gateway.upstream_models(name)})

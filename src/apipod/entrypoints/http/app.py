@@ -7,13 +7,15 @@ from typing import Any
 
 import falcon
 import falcon.asgi
+from dishka import AsyncContainer
 
 from apipod.domain.errors import ApipodError
 from apipod.entrypoints.http import admin, chat
 from apipod.entrypoints.http.client_dialects import AnthropicClients, OpenAIClients
 from apipod.entrypoints.http.errors import handle_apipod_error, handle_unexpected, serialize_http_error
-from apipod.entrypoints.http.services import Services
-from apipod.entrypoints.http.streaming import ASGIApp, DisconnectGuard
+from apipod.entrypoints.http.header_limits import HeaderLimits
+from apipod.entrypoints.http.request_scope import RequestScope
+from apipod.entrypoints.http.streaming import ASGIApp
 
 
 class DialectMiddleware:
@@ -46,29 +48,36 @@ async def _nothing() -> None:
 
 
 def create_app(
-    services: Services,
+    root: Callable[[], AsyncContainer | None],
     *,
+    admin_secret: str,
+    max_body_bytes: int,
     startup: Callable[[], Awaitable[None]] = _nothing,
     shutdown: Callable[[], Awaitable[None]] = _nothing,
 ) -> ASGIApp:
-    """The ASGI app over ``services``; ``startup`` fills them in (the gateway needs async set-up)."""
+    """The ASGI app. ``root()`` is the started container (None until ``startup`` has built it, since its
+    objects are created asynchronously); each request runs in a REQUEST scope of it."""
     middleware: list[Any] = [LifecycleMiddleware(startup, shutdown), DialectMiddleware()]
     app = falcon.asgi.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
+    size = max_body_bytes
     app.add_route("/health", chat.Health())
-    app.add_route("/v1/chat/completions", chat.ChatResource(services, OpenAIClients()))
-    app.add_route("/chat/completions", chat.ChatResource(services, OpenAIClients()))
-    app.add_route("/v1/messages", chat.ChatResource(services, AnthropicClients()))
-    app.add_route("/v1/messages/count_tokens", chat.CountTokens(services))
-    app.add_route("/v1/models", chat.Models(services))
-    app.add_route("/admin/create-key", admin.CreateKey(services))
-    app.add_route("/admin/keys", admin.Keys(services))
-    app.add_route("/admin/keys/{key_id}/revoke", admin.RevokeKey(services))
-    catalog = admin.CatalogResource(services)
-    app.add_route("/admin/catalog", catalog)
-    app.add_route("/admin/{kind}/{name}", catalog, suffix="item")
-    app.add_route("/admin/usage", admin.Usage(services))
+    app.add_route("/v1/chat/completions", chat.ChatResource(OpenAIClients(), max_body_bytes=size))
+    app.add_route("/chat/completions", chat.ChatResource(OpenAIClients(), max_body_bytes=size))
+    app.add_route("/v1/messages", chat.ChatResource(AnthropicClients(), max_body_bytes=size))
+    app.add_route("/v1/messages/count_tokens", chat.CountTokens(max_body_bytes=size))
+    app.add_route("/v1/models", chat.Models())
+    for path, resource, suffix in (
+        ("/admin/create-key", admin.CreateKey, None),
+        ("/admin/keys", admin.Keys, None),
+        ("/admin/keys/{key_id}/revoke", admin.RevokeKey, None),
+        ("/admin/catalog", admin.CatalogResource, None),
+        ("/admin/{kind}/{name}", admin.CatalogResource, "item"),
+        ("/admin/providers/{name}/models", admin.ProviderModels, None),
+        ("/admin/usage", admin.Usage, None),
+    ):
+        app.add_route(path, resource(admin_secret=admin_secret, max_body_bytes=size), suffix=suffix)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(ApipodError, handle_apipod_error)
     app.set_error_serializer(serialize_http_error)
-    return DisconnectGuard(app)  # type: ignore[arg-type]
+    return HeaderLimits(RequestScope(app, root))  # type: ignore[arg-type]

@@ -6,41 +6,54 @@ from __future__ import annotations
 import falcon
 import falcon.asgi
 import orjson
+from dishka import FromDishka
 
+from apipod.application.authenticate_key import Principal
+from apipod.application.gateway import Gateway
 from apipod.dialects import anthropic as anthropic_dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.entrypoints.http.client_dialects import ClientDialect
 from apipod.entrypoints.http.errors import ANTHROPIC, OPENAI
-from apipod.entrypoints.http.request_body import credential, read_json_object
-from apipod.entrypoints.http.services import Services
-from apipod.entrypoints.http.streaming import close_on_exit, frames
+from apipod.entrypoints.http.request_body import read_json_object
+from apipod.entrypoints.http.request_scope import AppObjects, RequestId, RequestLifetime, inject
+from apipod.entrypoints.http.streaming import frames
 
 
 class ChatResource:
     """One chat endpoint in one client dialect."""
 
-    def __init__(self, services: Services, dialect: ClientDialect) -> None:
-        self._services = services
+    def __init__(self, dialect: ClientDialect, *, max_body_bytes: int) -> None:
         self._dialect = dialect
+        self._max_body_bytes = max_body_bytes
+        self._engine = AppObjects()
         self.dialect = dialect.name
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        gateway, clock, ids = self._services.ready()
-        principal = await gateway.authenticate(credential(req))
-        body = await read_json_object(req, self._services.max_body_bytes)
+    @inject
+    async def on_post(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        principal: FromDishka[Principal],
+        request_id: FromDishka[RequestId],
+        lifetime: FromDishka[RequestLifetime],
+    ) -> None:
+        gateway, clock = await self._engine.of(req)
+        body = await read_json_object(req, self._max_body_bytes)
         request = self._dialect.decode(body, req.headers)
         created = int(clock.now().timestamp())
+        lifetime.watch()  # from here a client that goes away cancels the upstream call at once
         if not request.stream:
-            result = await gateway.complete(principal, request)
+            result = await gateway.complete(principal, request, request_id=request_id)
             resp.content_type = falcon.MEDIA_JSON
             resp.data = orjson.dumps(self._dialect.encode(result, model=request.model, created=created))
             return
-        events = await gateway.stream(principal, request)
-        close_on_exit(req, events)
-        encoder = self._dialect.stream_encoder(body, model=request.model, message_id=ids.new_id(), created=created)
+        events = await gateway.stream(principal, request, request_id=request_id)
+        lifetime.on_close(events.aclose)
+        encoder = self._dialect.stream_encoder(body, model=request.model, message_id=request_id, created=created)
+        resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.sse = frames(events, encoder)
+        resp.stream = frames(events, encoder)
 
 
 class CountTokens:
@@ -48,13 +61,14 @@ class CountTokens:
 
     dialect = ANTHROPIC
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, *, max_body_bytes: int) -> None:
+        self._max_body_bytes = max_body_bytes
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        gateway, _, _ = self._services.ready()
-        await gateway.authenticate(credential(req))
-        body = await read_json_object(req, self._services.max_body_bytes)
+    @inject
+    async def on_post(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, principal: FromDishka[Principal]
+    ) -> None:
+        body = await read_json_object(req, self._max_body_bytes)
         request = anthropic_dialect.decode_count_tokens_request(body, req.headers)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps({"input_tokens": anthropic_dialect.count_tokens(request)})
@@ -62,16 +76,18 @@ class CountTokens:
 
 class Models:
     """/v1/models: the names the key may ask for, in OpenAI's shape or, when the request carries
-    ``anthropic-version``, Anthropic's."""
+    ``anthropic-version``, Anthropic's (errors too: see ``errors.dialect_of``)."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    @inject
+    async def on_get(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        principal: FromDishka[Principal],
+        gateway: FromDishka[Gateway],
+    ) -> None:
         anthropic = req.get_header("anthropic-version") is not None
         req.context.dialect = ANTHROPIC if anthropic else OPENAI
-        gateway, _, _ = self._services.ready()
-        principal = await gateway.authenticate(credential(req))
         names = await gateway.models(principal)
         created = int(principal.key.created_at.timestamp())
         codec = anthropic_dialect if anthropic else openai_dialect

@@ -1,4 +1,4 @@
-"""Reading a JSON body within the size limit, and the client's credential."""
+"""Reading a JSON body within the size limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import falcon.asgi
 import orjson
 
-from apipod.domain.errors import AuthenticationError, InvalidRequestError, RequestTooLargeError
+from apipod.domain.errors import InvalidRequestError, RequestTooLargeError
 
 
 async def read_json_object(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
@@ -33,15 +33,3 @@ async def read_json_object(req: falcon.asgi.Request, limit: int) -> dict[str, An
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     return body
-
-
-def credential(req: falcon.asgi.Request) -> str | None:
-    """The API key from ``Authorization: Bearer`` or ``x-api-key``; None when neither is sent."""
-    authorization = req.get_header("authorization")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
-        return token
-    return req.get_header("x-api-key") or None

@@ -1,5 +1,5 @@
-"""Streaming to the client: pre-encoded SSE frames through Falcon's SSE path, and a guard that cancels
-the stream the moment the client disconnects."""
+"""Streaming to the client: pre-encoded SSE frames as the response body, and the ASGI ``send`` that every
+response goes through (coalescing a stream's frames, adding the request id)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
-import falcon.asgi
-
 from apipod.domain.stream import StreamEvent, StreamFailed
-
-CLOSERS = "apipod.closers"
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -19,38 +15,27 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+class Responding(Protocol):
+    responded: bool
+
+
 class FrameEncoder(Protocol):
     def encode(self, event: StreamEvent) -> list[bytes]: ...
 
 
-class Frame(falcon.asgi.SSEvent):
-    """An SSE frame already encoded by a dialect's stream encoder: Falcon sends it as is."""
+async def frames(events: AsyncIterator[StreamEvent], encoder: FrameEncoder) -> AsyncIterator[bytes]:
+    """Encode each event as it arrives; one upstream event, one body chunk (its frames joined). Nothing is
+    buffered.
 
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: bytes) -> None:
-        self.frame = frame
-
-    def serialize(self, handler: Any = None) -> bytes:
-        return self.frame
-
-
-async def frames(events: AsyncIterator[StreamEvent], encoder: FrameEncoder) -> AsyncIterator[Frame]:
-    """Encode each event as it arrives. Nothing is buffered: one upstream event, one write."""
+    PERF: the body goes out through Falcon's plain ``resp.stream``, not its SSE path: the frames are encoded
+    already, and the SSE path adds a disconnect-watching task per stream that ``RequestLifetime`` already
+    provides (it cancels the request when the client goes away, before the first event too)."""
     async for event in events:
-        for frame in encoder.encode(event):
-            yield Frame(frame)
+        encoded = encoder.encode(event)
+        if encoded:
+            yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
         if isinstance(event, StreamFailed):
             return
-
-
-def close_on_exit(req: falcon.asgi.Request, events: AsyncIterator[StreamEvent]) -> None:
-    """Make sure ``events`` is closed when the request ends, however it ends (Falcon does not close an
-    SSE emitter it stopped iterating)."""
-    closers = req.scope.get(CLOSERS)
-    aclose = getattr(events, "aclose", None)
-    if closers is not None and aclose is not None:
-        closers.append(aclose)
 
 
 class CoalescingSend:
@@ -63,12 +48,17 @@ class CoalescingSend:
     held back waiting for more: the joined write happens before the loop waits on any I/O, so every frame
     still reaches the client as it arrives. A write still in progress is awaited before the next one, which
     keeps the order and the client's backpressure.
+
+    Every response also gets the request's ``x-request-id`` header here, and ``lifetime.responded`` is set
+    once its last body message is on its way (a disconnect after that is no reason to cancel anything).
     """
 
-    __slots__ = ("_flushing", "_loop", "_pending", "_send", "_streaming", "_turn_open")
+    __slots__ = ("_flushing", "_header", "_lifetime", "_loop", "_pending", "_send", "_streaming", "_turn_open")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, header: tuple[bytes, bytes], lifetime: Responding) -> None:
         self._send = send
+        self._header = header
+        self._lifetime = lifetime
         self._loop = asyncio.get_running_loop()
         self._pending: list[bytes] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -78,9 +68,9 @@ class CoalescingSend:
     async def __call__(self, message: MutableMapping[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.start":
+            headers = message["headers"] = [*message.get("headers", ()), self._header]
             self._streaming = any(
-                name == b"content-type" and value.startswith(b"text/event-stream")
-                for name, value in message.get("headers", ())
+                name == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers
             )
         elif kind == "http.response.body" and self._streaming and message.get("more_body"):
             if self._flushing is not None:
@@ -92,6 +82,8 @@ class CoalescingSend:
             self._loop.call_soon(self._end_turn)
         else:
             await self.drain()
+            if not message.get("more_body"):
+                self._lifetime.responded = True
         await self._send(message)
 
     def _end_turn(self) -> None:
@@ -120,41 +112,3 @@ class CoalescingSend:
 def _retrieve(task: asyncio.Task[None]) -> None:
     if not task.cancelled():
         task.exception()  # a failed write to a gone client is not worth a warning
-
-
-class DisconnectGuard:
-    """Pure-ASGI wrapper. A streaming response registers its closer; when the client disconnects while
-    one is registered, the request task is cancelled at once (the upstream read it waits on included), and
-    the closers run: the upstream call is cancelled and the books closed without waiting for the next
-    upstream chunk."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        task = asyncio.current_task()
-        closers: list[Callable[[], Awaitable[None]]] = []
-        scope[CLOSERS] = closers
-        disconnected = False
-
-        async def guarded_receive() -> MutableMapping[str, Any]:
-            nonlocal disconnected
-            message = await receive()
-            if message["type"] == "http.disconnect" and closers and not disconnected:
-                disconnected = True
-                if task is not None:
-                    task.cancel()
-            return message
-
-        try:
-            await self._app(scope, guarded_receive, CoalescingSend(send))
-        except asyncio.CancelledError:
-            if not disconnected or task is None:
-                raise
-            task.uncancel()
-        finally:
-            for close in closers:
-                await close()

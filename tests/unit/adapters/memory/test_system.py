@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from apipod.adapters.memory.system import FixedClock, SeededRandomness, SequentialIdGenerator
-from apipod.adapters.system import RandomIdGenerator, SystemClock, SystemRandomness, UuidIdGenerator
+from apipod.adapters.system import RandomIdGenerator, SystemClock, SystemRandomness
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -78,9 +78,3 @@ def test_random_ids_are_a_prefix_and_24_url_safe_characters() -> None:
 
     assert len(made) == 1000
     assert all(re.fullmatch(r"key_[A-Za-z0-9_-]{24}", i) for i in made)
-
-
-def test_uuid_ids_are_a_prefix_and_32_hex_digits() -> None:
-    made = UuidIdGenerator().new_id("req_")
-
-    assert re.fullmatch(r"req_[0-9a-f]{32}", made)

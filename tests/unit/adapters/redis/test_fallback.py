@@ -14,7 +14,7 @@ from apipod.adapters.memory.system import FixedClock
 from apipod.adapters.redis.fallback import FallbackLimitStore
 from apipod.application.ports import LimitStore
 from apipod.domain.errors import StorageError
-from tests.contracts.limits import Advance, LimitStoreContract
+from tests.contracts.limits import Advance, LimitStoreContract, limit_key
 
 T = TypeVar("T")
 PROBE = 5.0
@@ -98,10 +98,10 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_healthy_shared_store_is_used_and_local_stays_empty(
     fallback: FallbackLimitStore, shared: SwitchableStore, local: InMemoryLimitStore
 ) -> None:
-    assert await fallback.hit("k", limit=1, window=60) is None
+    assert await fallback.hit(limit_key("k"), limit=1, window=60) is None
 
-    assert await shared.inner.peek("k", limit=1, window=60) is not None  # counted in the shared store
-    assert await local.peek("k", limit=1, window=60) is None
+    assert await shared.inner.peek(limit_key("k"), limit=1, window=60) is not None  # counted in the shared store
+    assert await local.peek(limit_key("k"), limit=1, window=60) is None
     assert not fallback.degraded
 
 
@@ -111,8 +111,8 @@ async def test_outage_goes_local_with_one_warning_and_limits_still_hold(
     caplog.set_level(logging.WARNING, "apipod.limits")
     shared.down = True
 
-    results = [await fallback.hit("k", limit=2, window=60) for _ in range(3)]
-    slots = [await fallback.acquire("c", limit=1, lease=30) for _ in range(2)]
+    results = [await fallback.hit(limit_key("k"), limit=2, window=60) for _ in range(3)]
+    slots = [await fallback.acquire(limit_key("c"), limit=1, lease=30) for _ in range(2)]
 
     assert results[:2] == [None, None] and results[2] is not None  # the limit, enforced locally
     assert slots[0] is not None and slots[1] is None
@@ -127,18 +127,18 @@ async def test_no_probe_before_the_interval_then_back_after_a_successful_probe(
 ) -> None:
     caplog.set_level(logging.WARNING, "apipod.limits")
     shared.down = True
-    await fallback.hit("k", limit=5, window=60)
+    await fallback.hit(limit_key("k"), limit=5, window=60)
     shared.down = False
 
     clock.advance(PROBE - 0.1)
-    await fallback.hit("k", limit=5, window=60)
+    await fallback.hit(limit_key("k"), limit=5, window=60)
     assert (fallback.degraded, shared.calls) == (True, 1)
 
     clock.advance(0.2)
-    assert await fallback.hit("k", limit=5, window=60) is None
+    assert await fallback.hit(limit_key("k"), limit=5, window=60) is None
 
     assert (fallback.degraded, shared.calls) == (False, 2)
-    assert await shared.inner.peek("k", limit=1, window=60) is not None  # the probe counted in Redis
+    assert await shared.inner.peek(limit_key("k"), limit=1, window=60) is not None  # the probe counted in Redis
     assert len(warnings(caplog)) == 2 and "back" in warnings(caplog)[1]
 
 
@@ -147,11 +147,11 @@ async def test_a_failed_probe_stays_local_quietly_and_waits_another_interval(
 ) -> None:
     caplog.set_level(logging.WARNING, "apipod.limits")
     shared.down = True
-    await fallback.cooling("k")
+    await fallback.cooling(limit_key("k"))
     clock.advance(PROBE)
 
-    assert await fallback.cooling("k") == 0.0
-    await fallback.cooling("k")
+    assert await fallback.cooling(limit_key("k")) == 0.0
+    await fallback.cooling(limit_key("k"))
 
     assert shared.calls == 2 and fallback.degraded
     assert len(warnings(caplog)) == 1
@@ -160,37 +160,37 @@ async def test_a_failed_probe_stays_local_quietly_and_waits_another_interval(
 async def test_leases_are_released_in_the_store_that_issued_them(
     fallback: FallbackLimitStore, shared: SwitchableStore, local: InMemoryLimitStore, clock: FixedClock
 ) -> None:
-    shared_lease = await fallback.acquire("c", limit=2, lease=30)
+    shared_lease = await fallback.acquire(limit_key("c"), limit=2, lease=30)
     shared.down = True
-    local_lease = await fallback.acquire("c", limit=2, lease=30)
+    local_lease = await fallback.acquire(limit_key("c"), limit=2, lease=30)
     assert shared_lease is not None and local_lease is not None
-    assert await local.held("c") == 1
+    assert await local.held(limit_key("c")) == 1
 
     shared.down = False
     clock.advance(PROBE)
-    assert await fallback.held("c") == 1  # the probe succeeds: shared again
+    assert await fallback.held(limit_key("c")) == 1  # the probe succeeds: shared again
     assert not fallback.degraded
 
-    await fallback.release("c", local_lease)
-    await fallback.release("c", shared_lease)
+    await fallback.release(limit_key("c"), local_lease)
+    await fallback.release(limit_key("c"), shared_lease)
 
-    assert await local.held("c") == 0
-    assert await shared.inner.held("c") == 0
+    assert await local.held(limit_key("c")) == 0
+    assert await shared.inner.held(limit_key("c")) == 0
 
 
 async def test_a_release_that_fails_in_the_outage_is_left_to_expire_and_goes_local(
     fallback: FallbackLimitStore, shared: SwitchableStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, "apipod.limits")
-    lease = await fallback.acquire("c", limit=1, lease=30)
+    lease = await fallback.acquire(limit_key("c"), limit=1, lease=30)
     assert lease is not None
     shared.down = True
 
-    await fallback.release("c", lease)  # does not raise
+    await fallback.release(limit_key("c"), lease)  # does not raise
 
     assert fallback.degraded
     assert len(warnings(caplog)) == 1
-    assert await shared.inner.held("c") == 1  # still held in Redis, until its lease expires
+    assert await shared.inner.held(limit_key("c")) == 1  # still held in Redis, until its lease expires
 
 
 async def test_cooldowns_during_the_outage_are_local(
@@ -198,7 +198,7 @@ async def test_cooldowns_during_the_outage_are_local(
 ) -> None:
     shared.down = True
 
-    await fallback.cool_down("acct", 10)
+    await fallback.cool_down(limit_key("acct"), 10)
 
-    assert await fallback.cooling("acct") == pytest.approx(10)
-    assert await local.cooling("acct") == pytest.approx(10)
+    assert await fallback.cooling(limit_key("acct")) == pytest.approx(10)
+    assert await local.cooling(limit_key("acct")) == pytest.approx(10)

@@ -242,7 +242,7 @@ async def test_a_json_answer_is_bounded_by_total_not_by_first_event() -> None:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    with pytest.raises(UpstreamTimeoutError, match="longer than 0.5 seconds"):
+    with pytest.raises(UpstreamTimeoutError, match=r"longer than 0\.5 seconds"):
         await core(stuck).request_json(upstream, "POST", URL, headers={}, body={})
 
 

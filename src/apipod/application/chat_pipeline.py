@@ -1,0 +1,204 @@
+"""The one path every chat request takes, streamed or not:
+
+    route -> admit -> reserve quota -> attempt upstreams (failover before the first byte) -> finish
+
+``start`` runs everything up to the upstream's answer (for a stream: its first event); ``finish`` settles
+or releases the quota, frees every slot and writes the usage row, exactly once, however the request ended.
+Each of those steps runs on its own, so one failing (or a cancellation arriving) never skips the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+
+from apipod.application.admit_request import Admission, AdmitRequest
+from apipod.application.authenticate_key import Principal
+from apipod.application.dispatch import Attempts, Dispatcher, Slot
+from apipod.application.holds import run_each
+from apipod.application.ports import Clock
+from apipod.application.record_usage import RecordUsage
+from apipod.application.reserve_quota import ReserveQuota, prompt_chars
+from apipod.application.route_model import RouteModel
+from apipod.application.settings import GovernanceSettings
+from apipod.application.wait_queue import WaitQueue
+from apipod.domain.chat import ChatRequest, Usage
+from apipod.domain.errors import (
+    ApipodError,
+    NoCapacityError,
+    QuotaExceededError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamRejectedError,
+    UpstreamUnavailableError,
+)
+from apipod.domain.quota import CHARS_PER_TOKEN, Reservation, estimate_tokens
+from apipod.domain.usage import AttemptOutcome, UsageStatus
+
+T = TypeVar("T")
+
+
+@attrs.define
+class ChatTurn:
+    """One request's holds and timings, from admission to its usage row.
+
+    Attributes:
+        accounted: admitted, so the request gets a usage row (one refused by authentication, routing or the
+            gateway's own limits gets none).
+        first_event: monotonic time the upstream's first event (or whole answer) arrived.
+    """
+
+    principal: Principal
+    request: ChatRequest
+    request_id: str
+    started: float
+    admission: Admission = attrs.field(factory=Admission)
+    attempts: Attempts | None = None
+    reservation: Reservation | None = None
+    slot: Slot | None = None
+    input_estimate: int = 0
+    accounted: bool = False
+    first_event: float | None = None
+    closed: bool = False
+
+
+class ChatPipeline:
+    def __init__(
+        self,
+        route: RouteModel,
+        admit: AdmitRequest,
+        quota: ReserveQuota,
+        dispatcher: Dispatcher,
+        record: RecordUsage,
+        queue: WaitQueue,
+        clock: Clock,
+        settings: GovernanceSettings,
+    ) -> None:
+        self._route = route
+        self._admit = admit
+        self._quota = quota
+        self._dispatcher = dispatcher
+        self._record = record
+        self._queue = queue
+        self._clock = clock
+        self._output_cap = settings.estimate_output_cap
+
+    async def start(
+        self, principal: Principal, request: ChatRequest, request_id: str, call: Callable[[Slot], Awaitable[T]]
+    ) -> tuple[ChatTurn, T]:
+        """Run ``call`` on successive upstream slots until one answers. On success the caller owns the turn
+        and must ``finish`` it; on any failure (cancellation included) the turn is finished here and the
+        error raised."""
+        turn = ChatTurn(principal=principal, request=request, request_id=request_id, started=self._clock.monotonic())
+        try:
+            deadline = self._queue.deadline()
+            candidates = await self._route.candidates(principal.plan, request.model)
+            chars = prompt_chars(request)
+            turn.input_estimate = max(1, chars // CHARS_PER_TOKEN)
+            await self._admit.enter(principal, turn.admission, deadline)
+            turn.accounted = True
+            turn.reservation = await self._quota.execute(key_id=principal.key.id, plan=principal.plan, request=request)
+            tokens = estimate_tokens(chars, request.max_output_tokens, output_cap=self._output_cap)
+            turn.attempts = attempts = self._dispatcher.begin(candidates, tokens=tokens)
+            while True:
+                slot = await self._dispatcher.next_slot(attempts, deadline)
+                try:
+                    value = await call(slot)
+                except UpstreamError as exc:
+                    if isinstance(exc, UpstreamRejectedError):
+                        turn.slot = slot
+                        raise
+                    await self._dispatcher.failed(attempts, slot, exc)
+                    continue
+                except BaseException:
+                    turn.slot = slot
+                    raise
+                turn.slot = slot
+                return turn, value
+        except BaseException as exc:
+            status, error = _ending(exc)
+            await self.finish(turn, status=status, usage=None, error=error)
+            raise
+
+    async def finish(
+        self, turn: ChatTurn, *, status: UsageStatus, usage: Usage | None, error: str | None = None
+    ) -> None:
+        """Settle (real usage) or release the quota, free the upstream slot and the admission slots, and
+        write the usage row. Runs once per turn; every step runs even when another fails."""
+        if turn.closed:
+            return
+        turn.closed = True
+        spent = usage is not None and usage.total_tokens > 0
+
+        async def quota() -> None:
+            if spent:
+                assert usage is not None
+                await self._quota.settle(turn.reservation, usage)
+            else:
+                await self._quota.release(turn.reservation)
+
+        async def slot() -> None:
+            if turn.slot is not None and turn.attempts is not None:
+                await self._dispatcher.finished(
+                    turn.attempts, turn.slot, usage, _OUTCOMES.get(status, AttemptOutcome.ERROR)
+                )
+
+        async def admission() -> None:
+            await self._admit.leave(turn.admission)
+
+        async def row() -> None:
+            if turn.accounted:
+                await self._record_row(turn, status, usage, error)
+
+        await run_each(
+            (
+                ("closing the quota reservation", quota),
+                ("freeing the upstream slot", slot),
+                ("freeing the admission slots", admission),
+                ("recording usage", row),
+            )
+        )
+
+    async def _record_row(self, turn: ChatTurn, status: UsageStatus, usage: Usage | None, error: str | None) -> None:
+        slot = turn.slot
+        now = self._clock.monotonic()
+        await self._record.execute(
+            request_id=turn.request_id,
+            key_id=turn.principal.key.id,
+            user=turn.principal.key.name,
+            requested_model=turn.request.model,
+            routed_model=slot.call.model.name if slot else "",
+            upstream=slot.call.label if slot else "",
+            status=status,
+            usage=usage or Usage(),
+            latency_ms=(now - turn.started) * 1000,
+            ttft_ms=(turn.first_event - turn.started) * 1000 if turn.first_event is not None else None,
+            error=error,
+            attempts=tuple(turn.attempts.log) if turn.attempts is not None else (),
+        )
+
+
+_OUTCOMES = {
+    UsageStatus.SUCCESS: AttemptOutcome.SERVED,
+    UsageStatus.CANCELLED: AttemptOutcome.CANCELLED,
+    UsageStatus.UPSTREAM_ERROR: AttemptOutcome.UPSTREAM_ERROR,
+    UsageStatus.REJECTED: AttemptOutcome.REJECTED,
+}
+
+_STATUSES: tuple[tuple[type[ApipodError], UsageStatus], ...] = (
+    (UpstreamRejectedError, UsageStatus.REJECTED),
+    (QuotaExceededError, UsageStatus.QUOTA_EXCEEDED),
+    (NoCapacityError, UsageStatus.RATE_LIMITED),
+    (RateLimitedError, UsageStatus.RATE_LIMITED),
+    (UpstreamUnavailableError, UsageStatus.UPSTREAM_UNAVAILABLE),
+)
+
+
+def _ending(error: BaseException) -> tuple[UsageStatus, str]:
+    """The usage row's status and error text for a request that ended in ``error`` before any output."""
+    if isinstance(error, ApipodError):
+        status = next((status for kind, status in _STATUSES if isinstance(error, kind)), UsageStatus.ERROR)
+        return status, error.message
+    return UsageStatus.CANCELLED, type(error).__name__

@@ -1,0 +1,71 @@
+"""WaitQueue: the one place a request waits for capacity (a concurrency slot, a rate window, a cooldown).
+
+Admission (the gateway's and the key's limits) and dispatch (the upstream models' limits) both wait here,
+so ``max_queue`` bounds the requests waiting in this process, wherever they wait, and every wait ends by
+the request's one deadline (``queue_wait_seconds`` after it arrived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+
+from apipod.application.settings import GovernanceSettings
+
+T = TypeVar("T")
+
+POLL_INITIAL = 0.005
+POLL_MAX = 0.1
+
+
+@attrs.define
+class Busy(Exception):  # noqa: N818 - a signal between the two sides of the queue, not an error for anyone else
+    """Raised by a queued step: nothing free now. ``retry_after`` is the earliest moment something frees up
+    when that is known (a rate window, a cooldown); None when it is not (a full concurrency limit frees up
+    whenever a request ends), and then the queue polls with backoff."""
+
+    retry_after: float | None
+    error: Exception
+
+
+class WaitQueue:
+    """Shared by every request of a process. Waiting is real time (the event loop's clock), even under a
+    fake Clock: it paces polling, it is not a business rule."""
+
+    def __init__(self, settings: GovernanceSettings) -> None:
+        self._max = settings.max_queue
+        self._wait = settings.queue_wait_seconds
+        self._waiting = 0
+
+    def deadline(self) -> float:
+        """When a request arriving now must stop waiting."""
+        return asyncio.get_running_loop().time() + self._wait
+
+    async def run(self, step: Callable[[], Awaitable[T]], deadline: float) -> T:
+        """``step()`` until it returns; while it raises ``Busy``, wait (counted once against ``max_queue``)
+        as long as the deadline allows, then raise the last ``Busy.error``."""
+        try:
+            return await step()
+        except Busy as busy:
+            last = busy
+        loop = asyncio.get_running_loop()
+        if self._waiting >= self._max:
+            raise last.error
+        self._waiting += 1
+        try:
+            pause = POLL_INITIAL
+            while True:
+                left = deadline - loop.time()
+                if left <= 0 or (last.retry_after is not None and last.retry_after > left):
+                    raise last.error
+                await asyncio.sleep(min(pause, left) if last.retry_after is None else last.retry_after)
+                pause = min(pause * 2, POLL_MAX)
+                try:
+                    return await step()
+                except Busy as busy:
+                    last = busy
+        finally:
+            self._waiting -= 1

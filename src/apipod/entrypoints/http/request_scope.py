@@ -1,0 +1,251 @@
+"""Falcon and dishka: one dishka REQUEST scope per HTTP request, open until the response (a stream included)
+has been sent, and the per-request objects that live in it.
+
+``RequestScope`` is pure ASGI, outside Falcon, because Falcon finishes its middleware before a streamed body
+is sent: only a wrapper around the whole app sees the end of a stream. Responders take what they need as
+``FromDishka[...]`` parameters (``inject``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, NewType, TypeVar
+
+import attrs
+import falcon.asgi
+from dishka import AsyncContainer, Provider, Scope, from_context, provide
+from dishka.integrations.base import wrap_injection
+
+from apipod.application.authenticate_key import AuthenticateKey, Principal
+from apipod.application.gateway import Gateway
+from apipod.application.ports import Clock, IdGenerator
+from apipod.domain.errors import AuthenticationError, StorageError
+from apipod.entrypoints.http.admin_guard import AdminGuard
+from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
+from apipod.entrypoints.http.streaming import Scope as AsgiScope
+
+log = logging.getLogger("apipod.http")
+
+Message = MutableMapping[str, Any]
+
+CONTAINER = "apipod.container"
+"""Where the request's container sits in the ASGI scope (``req.scope``), for ``inject``."""
+ROOT = "apipod.root"
+"""... and the process's (APP) container."""
+
+RequestId = NewType("RequestId", str)
+"""One id per request, made once: in the ``x-request-id`` answer header and the request's usage row."""
+
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+@attrs.frozen
+class Exchange:
+    """The request as the server handed it over: with the request id, the REQUEST scope's context."""
+
+    scope: AsgiScope
+    receive: Receive
+
+
+class RequestLifetime:
+    """What a request must close when it ends, and its client's disconnect, noticed while it waits.
+
+    ``watch()`` (after the body is read) starts listening for the disconnect; from then on, a client that
+    goes away cancels the request at once, whether it is still waiting for the upstream's first event or
+    streaming, so the upstream call is cancelled and the books closed without waiting for the next chunk.
+    """
+
+    __slots__ = ("_closers", "_gone", "_receive", "_task", "_watcher", "disconnected", "responded")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._gone: asyncio.Event | None = None
+        self.disconnected = False
+        self.responded = False
+
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(close)
+
+    def watch(self) -> None:
+        if self._watcher is None:
+            self._gone = asyncio.Event()
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def receive(self) -> Message:
+        """The app's ``receive``: while watching, the watcher alone reads from the server."""
+        if self._gone is None:
+            return await self._receive()
+        await self._gone.wait()
+        return _DISCONNECT
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = True
+        assert self._gone is not None
+        self._gone.set()
+        if not self.responded and self._task is not None:
+            self._task.cancel()
+
+    async def close(self) -> None:
+        """Stop watching and run every closer, each on its own."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        closers, self._closers = self._closers, []
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a request's resource failed")
+
+
+class HttpRequestProvider(Provider):
+    """The REQUEST scope's objects."""
+
+    scope = Scope.REQUEST
+    exchange = from_context(provides=Exchange, scope=Scope.REQUEST)
+    request_id = from_context(provides=RequestId, scope=Scope.REQUEST)
+
+    @provide(scope=Scope.APP)
+    def admin_guard(self) -> AdminGuard:
+        """One failure table per process: the throttle of wrong admin secrets."""
+        return AdminGuard()
+
+    @provide
+    async def lifetime(self, exchange: Exchange) -> AsyncIterator[RequestLifetime]:
+        lifetime = RequestLifetime(exchange.receive)
+        try:
+            yield lifetime
+        finally:
+            await lifetime.close()
+
+    @provide
+    async def principal(self, exchange: Exchange, authenticate: AuthenticateKey) -> Principal:
+        """The caller's key and plan, from ``Authorization: Bearer`` or ``x-api-key`` (401/403 otherwise)."""
+        return await authenticate.execute(credential_of(exchange.scope))
+
+
+def credential_of(scope: AsgiScope) -> str | None:
+    """``Authorization: Bearer <key>`` or ``x-api-key``; a malformed Authorization header is a 401."""
+    api_key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
+            return token
+        if name == b"x-api-key" and value:
+            api_key = bytes(value).decode("latin-1")
+    return api_key
+
+
+def request_id_of(scope: AsgiScope, new_id: Callable[[], str]) -> RequestId:
+    """The client's ``x-request-id`` when it is well formed, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _CLIENT_REQUEST_ID.fullmatch(text):
+                return RequestId(text)
+            break
+    return RequestId(new_id())
+
+
+class RequestScope:
+    """Pure ASGI: opens the REQUEST scope, answers with ``x-request-id``, and closes the scope (running the
+    request's closers) when the response has been sent or the client is gone."""
+
+    def __init__(self, app: ASGIApp, root: Callable[[], AsyncContainer | None]) -> None:
+        self._app = app
+        self._root = root
+        self._ids: IdGenerator | None = None
+
+    def _new_id(self) -> str:
+        assert self._ids is not None
+        return self._ids.new_id("req_")
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        root = self._root()
+        if root is None:
+            await _unavailable(send)
+            return
+        if self._ids is None:
+            self._ids = await root.get(IdGenerator)
+        request_id = request_id_of(scope, self._new_id)
+        header = (b"x-request-id", request_id.encode())
+        async with root(context={Exchange: Exchange(scope, receive), RequestId: request_id}) as container:
+            scope[CONTAINER] = container
+            scope[ROOT] = root
+            lifetime = await container.get(RequestLifetime)
+            try:
+                await self._app(scope, lifetime.receive, CoalescingSend(send, header, lifetime))
+            except asyncio.CancelledError:
+                if not lifetime.disconnected:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+
+
+async def _unavailable(send: Send) -> None:
+    body = b'{"error":{"type":"unavailable","message":"The gateway is starting."}}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+T = TypeVar("T")
+
+
+def inject(responder: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Resolve a responder's ``FromDishka[...]`` parameters from the request's container."""
+    return wrap_injection(func=responder, is_async=True, container_getter=_container_of)
+
+
+class AppObjects:
+    """The APP-scoped objects a chat resource uses on every request, resolved once per container.
+
+    PERF: they live as long as the process, so a container lookup per request and object is wasted work on
+    the hot path (the REQUEST-scoped objects are still injected per request)."""
+
+    __slots__ = ("_cached", "_root")
+
+    def __init__(self) -> None:
+        self._root: object = None
+        self._cached: tuple[Gateway, Clock] | None = None
+
+    async def of(self, req: falcon.asgi.Request) -> tuple[Gateway, Clock]:
+        root = req.scope.get(ROOT)
+        if self._cached is None or root is not self._root:
+            container = container_of(req)
+            self._cached = (await container.get(Gateway), await container.get(Clock))
+            self._root = root
+        return self._cached
+
+
+def container_of(req: falcon.asgi.Request) -> AsyncContainer:
+    """The request's container, for a responder that resolves what it needs itself."""
+    container = req.scope.get(CONTAINER)
+    if container is None:
+        raise StorageError("The gateway is not started.")
+    return container  # type: ignore[no-any-return]
+
+
+def _container_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncContainer:
+    """Responders are methods: ``(self, req, resp, ...)``."""
+    return container_of(args[1])
