@@ -123,3 +123,14 @@ def test_demo_and_shortcuts() -> None:
     ]
     assert [p.name for p in shortcuts.plans] == ["openai", "google_ai_studio", "antigravity"]
     assert shortcut_catalog({"ANTIGRAVITY_URL": "http://proxy"}).upstreams == ()
+
+
+def test_the_readme_catalog_example_loads(tmp_path: Path) -> None:
+    """The README's catalog is what operators copy first: it must load as it stands."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("### The catalog", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    path = tmp_path / "catalog.toml"
+    path.write_text(block)
+    catalog = load_catalog_file(path, {"OPENAI_API_KEY": "sk-test"})
+    assert [p.name for p in catalog.plans] == ["cursor-pro-sonnet"]
+    assert {m.name for m in catalog.models} == {"mini", "big"}

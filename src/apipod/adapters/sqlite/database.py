@@ -50,10 +50,6 @@ def from_text(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def optional_from_text(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes SQLite's write lock at once, so read-check-write is atomic across
