@@ -11,7 +11,7 @@ import attrs
 
 from apipod.application.authenticate_key import Principal
 from apipod.application.holds import Lease, release_all
-from apipod.application.ports import LimitStore
+from apipod.application.ports import LimitStore, NoTelemetry, Telemetry
 from apipod.application.settings import GovernanceSettings
 from apipod.application.wait_queue import Busy, WaitQueue
 from apipod.domain.errors import RateLimitedError
@@ -26,7 +26,14 @@ class Admission:
 
 
 class AdmitRequest:
-    def __init__(self, limits: LimitStore, queue: WaitQueue, settings: GovernanceSettings) -> None:
+    def __init__(
+        self,
+        limits: LimitStore,
+        queue: WaitQueue,
+        settings: GovernanceSettings,
+        telemetry: Telemetry = NoTelemetry(),
+    ) -> None:
+        self._telemetry = telemetry
         self._limits = limits
         self._queue = queue
         self._settings = settings
@@ -38,6 +45,7 @@ class AdmitRequest:
         if plan.rpm is not None:
             wait = await self._limits.hit(key_rpm(principal.key.id), limit=plan.rpm, window=60.0)
             if wait is not None:
+                self._telemetry.refused(plan.name, "key_rpm")
                 raise RateLimitedError(
                     f"This key is limited to {plan.rpm} requests per minute; retry in {wait:.1f} s.",
                     retry_after=wait,

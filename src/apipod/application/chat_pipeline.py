@@ -18,7 +18,7 @@ from apipod.application.admit_request import Admission, AdmitRequest
 from apipod.application.authenticate_key import Principal
 from apipod.application.dispatch import Attempts, Dispatcher, Slot
 from apipod.application.holds import run_each
-from apipod.application.ports import Clock
+from apipod.application.ports import REQUEST_NOTES, Clock, FinishedRequest, NoTelemetry, Telemetry
 from apipod.application.record_usage import RecordUsage
 from apipod.application.reserve_quota import ReserveQuota, prompt_chars
 from apipod.application.route_model import RouteModel
@@ -75,7 +75,9 @@ class ChatPipeline:
         queue: WaitQueue,
         clock: Clock,
         settings: GovernanceSettings,
+        telemetry: Telemetry = NoTelemetry(),
     ) -> None:
+        self._telemetry = telemetry
         self._route = route
         self._admit = admit
         self._quota = quota
@@ -84,6 +86,12 @@ class ChatPipeline:
         self._queue = queue
         self._clock = clock
         self._output_cap = settings.estimate_output_cap
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Chat requests started and not yet finished (a gauge read when metrics are scraped)."""
+        return self._in_flight
 
     async def start(
         self, principal: Principal, request: ChatRequest, request_id: str, call: Callable[[Slot], Awaitable[T]]
@@ -92,6 +100,7 @@ class ChatPipeline:
         and must ``finish`` it; on any failure (cancellation included) the turn is finished here and the
         error raised."""
         turn = ChatTurn(principal=principal, request=request, request_id=request_id, started=self._clock.monotonic())
+        self._in_flight += 1
         try:
             deadline = self._queue.deadline()
             candidates = await self._route.candidates(principal.plan, request.model)
@@ -119,6 +128,8 @@ class ChatPipeline:
                 return turn, value
         except BaseException as exc:
             status, error = _ending(exc)
+            if status is UsageStatus.QUOTA_EXCEEDED:
+                self._telemetry.refused(principal.plan.name, "budget")
             await self.finish(turn, status=status, usage=None, error=error)
             raise
 
@@ -130,6 +141,7 @@ class ChatPipeline:
         if turn.closed:
             return
         turn.closed = True
+        self._in_flight -= 1
         spent = usage is not None and usage.total_tokens > 0
 
         async def quota() -> None:
@@ -152,12 +164,17 @@ class ChatPipeline:
             if turn.accounted:
                 await self._record_row(turn, status, usage, error)
 
+        async def report() -> None:
+            if turn.accounted:
+                self._report(turn, status, usage)
+
         await run_each(
             (
                 ("closing the quota reservation", quota),
                 ("freeing the upstream slot", slot),
                 ("freeing the admission slots", admission),
                 ("recording usage", row),
+                ("reporting telemetry", report),
             )
         )
 
@@ -179,6 +196,35 @@ class ChatPipeline:
             attempts=tuple(turn.attempts.log) if turn.attempts is not None else (),
         )
 
+    def _report(self, turn: ChatTurn, status: UsageStatus, usage: Usage | None) -> None:
+        """One telemetry call with everything the row has; also left in the request's notes for the access log."""
+        slot = turn.slot
+        request = turn.request
+        plan = turn.principal.plan
+        finished = FinishedRequest(
+            request_id=turn.request_id,
+            key_id=turn.principal.key.id,
+            plan=plan.name,
+            route=request.model if plan.alias(request.model) is not None else "default",
+            requested_model=request.model,
+            provider=slot.call.upstream.name if slot else "",
+            model=slot.call.model.name if slot else "",
+            account=slot.call.label if slot else "",
+            status=status,
+            usage=usage or _NO_USAGE,
+            duration=self._clock.monotonic() - turn.started,
+            ttft=turn.first_event - turn.started if turn.first_event is not None else None,
+            attempts=tuple(turn.attempts.log) if turn.attempts is not None else (),
+        )
+        notes = REQUEST_NOTES.get()
+        dialect = ""
+        if notes is not None:
+            notes.finished = finished
+            dialect = notes.dialect
+        self._telemetry.request_finished(finished, dialect)
+
+
+_NO_USAGE = Usage()
 
 _OUTCOMES = {
     UsageStatus.SUCCESS: AttemptOutcome.SERVED,

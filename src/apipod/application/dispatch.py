@@ -16,7 +16,15 @@ import math
 import attrs
 
 from apipod.application.holds import Lease, release_all
-from apipod.application.ports import LimitStore, Randomness, UpstreamCall, UpstreamClient, UpstreamRegistry
+from apipod.application.ports import (
+    LimitStore,
+    NoTelemetry,
+    Randomness,
+    Telemetry,
+    UpstreamCall,
+    UpstreamClient,
+    UpstreamRegistry,
+)
 from apipod.application.route_model import Candidate
 from apipod.application.settings import GovernanceSettings
 from apipod.application.wait_queue import Busy, WaitQueue
@@ -91,14 +99,22 @@ class Dispatcher:
         randomness: Randomness,
         queue: WaitQueue,
         settings: GovernanceSettings,
+        telemetry: Telemetry = NoTelemetry(),
     ) -> None:
         self._registry = registry
+        self._telemetry = telemetry
         self._limits = limits
         self._randomness = randomness
         self._queue = queue
         self._settings = settings
         self._turn: dict[str, int] = {}
         self._streaks: dict[str, int] = {}
+
+    def resting(self) -> tuple[int, int]:
+        """Accounts cooling down after failures, and of those the ones marked unhealthy (read when metrics
+        are scraped; this process's view)."""
+        unhealthy = sum(1 for streak in self._streaks.values() if streak >= self._settings.unhealthy_after_failures)
+        return len(self._streaks), unhealthy
 
     def begin(self, candidates: list[Candidate], *, tokens: int) -> Attempts:
         return Attempts(candidates=tuple(candidates), tokens=tokens, remaining=list(candidates))
@@ -128,7 +144,9 @@ class Dispatcher:
             attempts.soonest = min(attempts.soonest, error.retry_after or self._settings.rate_limit_cooldown)
         else:
             attempts.failed_accounts.add((slot.call.upstream.name, slot.call.account.index))
-        attempts.log.append(_logged(slot, AttemptOutcome.FAILED, type(error).__name__))
+        reason = type(error).__name__
+        attempts.log.append(_logged(slot, AttemptOutcome.FAILED, reason))
+        self._telemetry.failover(slot.call.upstream.name, slot.call.model.name, reason)
 
     async def finished(self, attempts: Attempts, slot: Slot, usage: Usage | None, outcome: AttemptOutcome) -> None:
         """The attempt reached the client (successfully or not): free the slot, count the real tokens."""

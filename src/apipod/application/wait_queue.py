@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import attrs
 
+from apipod.application.ports import NoTelemetry, Telemetry
 from apipod.application.settings import GovernanceSettings
 
 T = TypeVar("T")
@@ -35,10 +36,16 @@ class WaitQueue:
     """Shared by every request of a process. Waiting is real time (the event loop's clock), even under a
     fake Clock: it paces polling, it is not a business rule."""
 
-    def __init__(self, settings: GovernanceSettings) -> None:
+    def __init__(self, settings: GovernanceSettings, telemetry: Telemetry = NoTelemetry()) -> None:
         self._max = settings.max_queue
         self._wait = settings.queue_wait_seconds
+        self._telemetry = telemetry
         self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting now (a gauge read when metrics are scraped)."""
+        return self._waiting
 
     def deadline(self) -> float:
         """When a request arriving now must stop waiting."""
@@ -55,6 +62,8 @@ class WaitQueue:
         if self._waiting >= self._max:
             raise last.error
         self._waiting += 1
+        began = loop.time()
+        served = False
         try:
             pause = POLL_INITIAL
             while True:
@@ -64,8 +73,12 @@ class WaitQueue:
                 await asyncio.sleep(min(pause, left) if last.retry_after is None else last.retry_after)
                 pause = min(pause * 2, POLL_MAX)
                 try:
-                    return await step()
+                    value = await step()
                 except Busy as busy:
                     last = busy
+                    continue
+                served = True
+                return value
         finally:
             self._waiting -= 1
+            self._telemetry.queue_wait(loop.time() - began, served=served)

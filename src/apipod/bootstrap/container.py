@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from dishka import STRICT_VALIDATION, AsyncContainer, Provider, Scope, make_async_container, provide, provide_all
 
+from apipod.adapters.metrics.prometheus import PrometheusTelemetry
 from apipod.application.admit_request import AdmitRequest
 from apipod.application.authenticate_key import AuthenticateKey
 from apipod.application.chat_pipeline import ChatPipeline
@@ -30,11 +31,14 @@ from apipod.application.ports import (
     IdGenerator,
     KeyRepository,
     LimitStore,
+    MetricsPage,
     QuotaLedger,
     Randomness,
+    Telemetry,
     UpstreamRegistry,
     UsageLog,
 )
+from apipod.application.ports.health import StoreProbe
 from apipod.application.record_usage import RecordUsage
 from apipod.application.reserve_quota import ReserveQuota
 from apipod.application.route_model import RouteModel
@@ -103,6 +107,11 @@ class StorageProvider(Provider):
         return stores.usage_log
 
     @provide
+    def store_probe(self, stores: Stores) -> StoreProbe:
+        """Readiness (``/health/ready``): the store's cheap round trip."""
+        return stores.probe
+
+    @provide
     async def limits(self, settings: Settings, clock: Clock) -> AsyncIterator[LimitStore]:
         if settings.redis_url:
             from apipod.adapters.memory.limits import InMemoryLimitStore
@@ -166,6 +175,45 @@ class EngineProvider(Provider):
         return SignatureMemory(clock)
 
 
+class TelemetryProvider(Provider):
+    """Metrics: the Telemetry port over prometheus_client, and the ``/metrics`` page with its scrape-time
+    gauges. A registry per container, so several containers in one process (tests) never collide."""
+
+    scope = Scope.APP
+
+    @provide
+    def prometheus(self) -> PrometheusTelemetry:
+        from prometheus_client import CollectorRegistry
+
+        return PrometheusTelemetry(CollectorRegistry(auto_describe=True))
+
+    @provide
+    def telemetry(self, prometheus: PrometheusTelemetry) -> Telemetry:
+        return prometheus
+
+    @provide
+    def metrics_page(
+        self,
+        settings: Settings,
+        prometheus: PrometheusTelemetry,
+        pipeline: ChatPipeline,
+        queue: WaitQueue,
+        dispatcher: Dispatcher,
+        usage_log: UsageLog,
+        limits: LimitStore,
+    ) -> MetricsPage:
+        from apipod.adapters.metrics.prometheus import PrometheusPage, StateCollector
+
+        state = StateCollector(
+            in_flight=lambda: pipeline.in_flight,
+            queue_depth=lambda: queue.waiting,
+            resting=dispatcher.resting,
+            usage_log=usage_log,
+            limits=limits,
+        )
+        return PrometheusPage(prometheus, state, settings.prometheus_multiproc_dir)
+
+
 def replacing(instances: Mapping[Any, object]) -> tuple[Provider, dict[Any, Any]]:
     """A provider that puts ``instances`` (``{Port: object}``) in place of the graph's own, and the context
     to pass with it: ``build_container(settings, provider, context=context)``."""
@@ -184,6 +232,7 @@ def build_container(
         StorageProvider(),
         UpstreamProvider(),
         EngineProvider(),
+        TelemetryProvider(),
         *providers,
         context={Settings: settings, **(context or {})},
         validation_settings=STRICT_VALIDATION,

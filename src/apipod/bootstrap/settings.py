@@ -32,6 +32,12 @@ class Settings:
     http_max_connections: int = 1000
     migrate_on_start: bool = False
     sweep_interval: float = 15.0  # seconds between sweeps of expired quota reservations
+    sse_keepalive_seconds: float = 15.0  # upstream silence before a keep-alive frame; 0 = none
+    stream_flush_interval_ms: int = 0  # 0 = each event written as it arrives; N = events coalesced for N ms
+    shutdown_drain_seconds: float = 5.0  # SIGTERM: readiness 503 while still accepting, for load balancers
+    shutdown_grace_seconds: float = 30.0  # then in-flight requests and streams may run this long
+    metrics_token: str | None = attrs.field(default=None, repr=False)  # GET /metrics needs it as a bearer
+    prometheus_multiproc_dir: str | None = None  # several workers: metrics summed from files there
     governance: GovernanceSettings = GovernanceSettings()
     shortcuts: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
@@ -97,6 +103,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     if env.get("DATABASE_URL"):
         return env["DATABASE_URL"]
@@ -151,6 +164,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         http_transport=transport,
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024) or 32 * 1024 * 1024,
         sweep_interval=_positive(env, "SWEEP_INTERVAL_SECONDS", 15.0),
+        sse_keepalive_seconds=_seconds(env, "SSE_KEEPALIVE_SECONDS", 15.0),
+        stream_flush_interval_ms=_int(env, "STREAM_FLUSH_INTERVAL_MS", 0) or 0,
+        shutdown_drain_seconds=_seconds(env, "SHUTDOWN_DRAIN_SECONDS", 5.0),
+        shutdown_grace_seconds=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 30.0),
+        metrics_token=env.get("METRICS_TOKEN") or None,
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         governance=governance,
         shortcuts={name: env[name] for name in SHORTCUT_VARIABLES if env.get(name)},
     )

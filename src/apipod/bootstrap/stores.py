@@ -12,6 +12,7 @@ import attrs
 
 from apipod.adapters.secret_box import SecretBox
 from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.application.ports.health import StoreProbe
 from apipod.bootstrap.secret_key import resolve_secret_box
 from apipod.bootstrap.settings import ConfigError
 
@@ -22,6 +23,7 @@ class Stores:
     catalog: CatalogStore
     ledger: QuotaLedger
     usage_log: UsageLog
+    probe: StoreProbe  # /health/ready's cheap round trip
     closers: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)
     # Re-seals every stored provider secret under another key (apipod rotate-secret-key); None in memory.
     reseal: Callable[[SecretBox], Awaitable[int]] | None = None
@@ -34,6 +36,7 @@ class Stores:
 
 def memory_stores() -> Stores:
     from apipod.adapters.memory.catalog import InMemoryCatalogStore
+    from apipod.adapters.memory.health import InMemoryStoreProbe
     from apipod.adapters.memory.keys import InMemoryKeyRepository
     from apipod.adapters.memory.quota import InMemoryQuotaLedger
     from apipod.adapters.memory.usage import InMemoryUsageLog
@@ -43,6 +46,7 @@ def memory_stores() -> Stores:
         catalog=InMemoryCatalogStore(),
         ledger=InMemoryQuotaLedger(),
         usage_log=InMemoryUsageLog(max_records=100_000),
+        probe=InMemoryStoreProbe(),
     )
 
 
@@ -66,12 +70,15 @@ async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
     except BaseException:
         await db.close()
         raise
+    from apipod.adapters.sqlite.health import SqliteStoreProbe
+
     usage_log = SqliteUsageLog(db)
     return Stores(
         keys=SqliteKeyRepository(db),
         catalog=catalog,
         ledger=SqliteQuotaLedger(db),
         usage_log=usage_log,
+        probe=SqliteStoreProbe(db),
         closers=[db.close, usage_log.flush],
         reseal=catalog.reseal,
     )
@@ -102,6 +109,8 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
     except BaseException:
         await db.close()
         raise
+    from apipod.adapters.postgres.health import PgStoreProbe
+
     usage_log = PgUsageLog(db)
     await usage_log.start()
     return Stores(
@@ -109,6 +118,7 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
         catalog=catalog,
         ledger=PgQuotaLedger(db),
         usage_log=usage_log,
+        probe=PgStoreProbe(db),
         closers=[db.close, usage_log.close],
         reseal=catalog.reseal,
     )

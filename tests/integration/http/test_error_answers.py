@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,9 +80,29 @@ def _day_reset() -> tuple[str, float]:
 
 
 def _assert_json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body, less the request id it carries (checked against the ``x-request-id`` header)."""
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert isinstance(body, dict)
+    return _untraced(body, response.headers)
+
+
+def _traced(error: openai.APIStatusError | anthropic.APIStatusError) -> object:
+    """An SDK error's body, less its request id (which must be the answer's ``x-request-id``)."""
+    body = error.body
+    assert isinstance(body, dict)
+    return _untraced(body, error.response.headers)
+
+
+def _untraced(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """Anthropic's shape has the request id at the top, OpenAI's inside the error object; admin has none."""
+    request_id = headers["x-request-id"]
+    if body.get("type") == "error":
+        assert body.pop("request_id") == request_id == headers["request-id"]
+    elif isinstance(body.get("error"), dict) and "request_id" in body["error"]:
+        assert body["error"].pop("request_id") == request_id
+    elif "request_id" in body:  # an OpenAI error object as the SDK hands it over
+        assert body.pop("request_id") == request_id
     return body
 
 
@@ -100,7 +120,12 @@ def test_exhausted_quota_openai_429_insufficient_quota(stack: Stack) -> None:
     reset, seconds = _day_reset()
     message = f"Request budget for window 'day' is exhausted; it resets at {reset}"
     assert error.status_code == 429
-    assert error.body == {"message": message, "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}
+    assert _traced(error) == {
+        "message": message,
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
     assert error.code == "insufficient_quota"
     assert abs(int(error.response.headers["retry-after"]) - math.ceil(seconds)) <= 2
     assert error.response.headers["content-type"].startswith("application/json")
@@ -134,7 +159,7 @@ def test_exhausted_quota_anthropic_402_billing_error(stack: Stack) -> None:
     reset, seconds = _day_reset()
     message = f"Token budget for window 'day' is exhausted; it resets at {reset}"
     assert error.status_code == 402
-    assert error.body == {"type": "error", "error": {"type": "billing_error", "message": message}}
+    assert _traced(error) == {"type": "error", "error": {"type": "billing_error", "message": message}}
     assert abs(int(error.response.headers["retry-after"]) - math.ceil(seconds)) <= 2
     assert len(stack.an.requests) == 1
     rows = stack.usage_rows(key_id, 2)
@@ -227,7 +252,7 @@ def test_missing_fields_anthropic_sdk(stack: Stack) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         client.messages.create(model="m", max_tokens=10, messages=[{"role": "user"}])  # type: ignore[typeddict-item]
     assert caught.value.status_code == 400
-    assert caught.value.body == {
+    assert _traced(caught.value) == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "messages[0].content: Field required"},
     }
@@ -284,7 +309,7 @@ def test_expired_key_is_refused_with_403(stack: Stack) -> None:
     with pytest.raises(openai.PermissionDeniedError) as oa_caught:
         oa_client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
     assert oa_caught.value.status_code == 403
-    assert oa_caught.value.body == {
+    assert _traced(oa_caught.value) == {
         "message": "This API key has expired.",
         "type": "invalid_request_error",
         "param": None,
@@ -293,7 +318,7 @@ def test_expired_key_is_refused_with_403(stack: Stack) -> None:
     with pytest.raises(anthropic.PermissionDeniedError) as an_caught:
         an_client.messages.create(model="m", max_tokens=5, messages=USER)  # type: ignore[arg-type]
     assert an_caught.value.status_code == 403
-    assert an_caught.value.body == {
+    assert _traced(an_caught.value) == {
         "type": "error",
         "error": {"type": "permission_error", "message": "This API key has expired."},
     }
@@ -312,7 +337,7 @@ def test_revoked_key_is_refused_with_403(stack: Stack) -> None:
     with pytest.raises(anthropic.PermissionDeniedError) as an_caught:
         client.messages.create(model="m", max_tokens=5, messages=USER)  # type: ignore[arg-type]
     assert an_caught.value.status_code == 403
-    assert an_caught.value.body == {
+    assert _traced(an_caught.value) == {
         "type": "error",
         "error": {"type": "permission_error", "message": "This API key has been revoked."},
     }
@@ -325,7 +350,7 @@ def test_revoked_key_is_refused_with_403(stack: Stack) -> None:
 def test_unknown_and_missing_keys_are_401(stack: Stack) -> None:
     with pytest.raises(openai.AuthenticationError) as oa_caught:
         stack.openai("apk_" + "A" * 43).chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    assert oa_caught.value.body == {
+    assert _traced(oa_caught.value) == {
         "message": "Invalid API key.",
         "type": "invalid_request_error",
         "param": None,
@@ -333,7 +358,7 @@ def test_unknown_and_missing_keys_are_401(stack: Stack) -> None:
     }
     with pytest.raises(anthropic.AuthenticationError) as an_caught:
         stack.anthropic("apk_" + "B" * 43).messages.create(model="m", max_tokens=5, messages=USER)  # type: ignore[arg-type]
-    assert an_caught.value.body == {
+    assert _traced(an_caught.value) == {
         "type": "error",
         "error": {"type": "authentication_error", "message": "Invalid API key."},
     }
@@ -353,7 +378,7 @@ def test_unknown_model_on_a_strict_plan_is_404(stack: Stack) -> None:
     with pytest.raises(openai.NotFoundError) as oa_caught:
         stack.openai(key).chat.completions.create(model="gpt-9-ultra", messages=USER)  # type: ignore[arg-type]
     assert oa_caught.value.status_code == 404
-    assert oa_caught.value.body == {
+    assert _traced(oa_caught.value) == {
         "message": message,
         "type": "invalid_request_error",
         "param": None,
@@ -361,7 +386,7 @@ def test_unknown_model_on_a_strict_plan_is_404(stack: Stack) -> None:
     }
     with pytest.raises(anthropic.NotFoundError) as an_caught:
         stack.anthropic(key).messages.create(model="gpt-9-ultra", max_tokens=5, messages=USER)  # type: ignore[arg-type]
-    assert an_caught.value.body == {"type": "error", "error": {"type": "not_found_error", "message": message}}
+    assert _traced(an_caught.value) == {"type": "error", "error": {"type": "not_found_error", "message": message}}
     assert stack.oa.requests == []
     stack.oa.replay(fixture("openai/chat_completion_text.json"))
     ok = stack.openai(key).chat.completions.create(model="gpt-4o-mini", messages=USER)  # type: ignore[arg-type]
@@ -381,7 +406,7 @@ def test_upstream_400_is_passed_on_with_its_message_openai(stack: Stack) -> None
     with pytest.raises(openai.BadRequestError) as caught:
         stack.openai(key).chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
     assert caught.value.status_code == 400
-    assert caught.value.body == {
+    assert _traced(caught.value) == {
         "message": "Invalid 'messages[0].content': string too long.",
         "type": "invalid_request_error",
         "param": None,
@@ -404,7 +429,7 @@ def test_upstream_400_is_passed_on_with_its_message_anthropic(stack: Stack) -> N
     with pytest.raises(anthropic.BadRequestError) as caught:
         stack.anthropic(key).messages.create(model="m", max_tokens=5, messages=USER)  # type: ignore[arg-type]
     assert caught.value.status_code == 400
-    assert caught.value.body == {
+    assert _traced(caught.value) == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": INVALID_TOOL_RESULT},
     }
@@ -416,7 +441,7 @@ def test_upstream_400_across_dialects_keeps_the_message(stack: Stack) -> None:
     stack.an.replay(fixture("anthropic/error_400_invalid_request.json"))
     with pytest.raises(openai.BadRequestError) as caught:
         stack.openai(key).chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    assert caught.value.body == {
+    assert _traced(caught.value) == {
         "message": INVALID_TOOL_RESULT,
         "type": "invalid_request_error",
         "param": None,
@@ -469,6 +494,8 @@ def test_upstream_error_mid_stream_anthropic_client(stack: Stack) -> None:
     assert texts == ["Sure, here is"]
     # the upstream's own text stays out of the client's answer (upstream_faults): it says what kind of failure
     overloaded = "The upstream is overloaded (overloaded_error)."
+    # an error event inside a stream is the stream encoder's: the request id is in the stream's headers
+    assert caught.value.response.headers["request-id"] == caught.value.response.headers["x-request-id"]
     assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": overloaded}}
     row = stack.usage_row(key_id)
     assert (row["status"], row["error"]) == ("upstream_error", overloaded)

@@ -118,10 +118,15 @@ class World:
 
 
 async def make_world(
-    catalog: Catalog, *providers: Provider, registry: UpstreamRegistry | None = None, **settings: Any
+    catalog: Catalog,
+    *providers: Provider,
+    registry: UpstreamRegistry | None = None,
+    replace: dict[Any, object] | None = None,
+    **settings: Any,
 ) -> World:
     """The production object graph (``build_container``) over in-memory stores, with a fixed clock, seeded
-    randomness, sequential ids and a scripted upstream in place of the real ones."""
+    randomness, sequential ids and a scripted upstream in place of the real ones; ``replace`` puts more
+    ports in place (``{Telemetry: fake}``)."""
     clock = FixedClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     upstream = ScriptedUpstream()
     usage = InMemoryUsageLog()
@@ -138,6 +143,7 @@ async def make_world(
             UsageLog: usage,
             LimitStore: limits,
             UpstreamRegistry: registry or OneClientRegistry(upstream),
+            **(replace or {}),
         }
     )
     settings_ = Settings(database_url="memory://", governance=GovernanceSettings(**settings))

@@ -35,7 +35,12 @@ async def test_anthropic_max_tokens_of_1e18_is_400(client: httpx.AsyncClient, wo
     answer = await client.post("/v1/messages", headers={"x-api-key": key}, json=body)
     assert answer.status_code == 400, answer.text
     message = "max_tokens: Input should be less than or equal to 1000000"
-    assert answer.json() == {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    request_id = answer.headers["x-request-id"]
+    assert answer.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": message},
+        "request_id": request_id,
+    }
     body["max_tokens"] = 2**70
     beyond = await client.post("/v1/messages", headers={"x-api-key": key}, json=body)
     assert beyond.status_code == 400

@@ -5,17 +5,31 @@ from apipod.application.ports.keys import KeyRepository
 from apipod.application.ports.limits import LimitStore
 from apipod.application.ports.quota import QuotaLedger
 from apipod.application.ports.system import Clock, IdGenerator, Randomness
+from apipod.application.ports.telemetry import (
+    REQUEST_NOTES,
+    FinishedRequest,
+    MetricsPage,
+    NoTelemetry,
+    RequestNotes,
+    Telemetry,
+)
 from apipod.application.ports.upstream import UpstreamCall, UpstreamClient, UpstreamRegistry
 from apipod.application.ports.usage import UsageLog
 
 __all__ = [
+    "REQUEST_NOTES",
     "CatalogStore",
     "Clock",
+    "FinishedRequest",
     "IdGenerator",
     "KeyRepository",
     "LimitStore",
+    "MetricsPage",
+    "NoTelemetry",
     "QuotaLedger",
     "Randomness",
+    "RequestNotes",
+    "Telemetry",
     "UpstreamCall",
     "UpstreamClient",
     "UpstreamRegistry",

@@ -27,8 +27,9 @@ def _print(text: str) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
     import uvicorn
 
-    from apipod.entrypoints.http.asgi import app_for
+    from apipod.entrypoints.http.asgi import app_for, serving_for
     from apipod.entrypoints.http.bounded_protocol import BoundedHttpToolsProtocol
+    from apipod.entrypoints.http.graceful_server import GracefulServer
 
     if args.migrate:
         settings = attrs.evolve(settings, migrate_on_start=True)
@@ -44,7 +45,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str])
             f"  curl -s -X POST http://{shown}:{port}/admin/create-key -H 'x-admin-secret: {secret}' "
             '-H \'content-type: application/json\' -d \'{"name": "me", "tier": "demo"}\''
         )
-    app = app_for(settings, env, secret)
+    serving = serving_for(settings)
+    app = app_for(settings, env, secret, serving)
     config = uvicorn.Config(
         app,
         host=host,
@@ -55,9 +57,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str])
         log_level=settings.log_level.lower(),
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
-    uvicorn.Server(config).run()
+    server = GracefulServer(
+        config, serving, drain=settings.shutdown_drain_seconds, grace=settings.shutdown_grace_seconds
+    )
+    server.run()
     return 0
 
 

@@ -10,7 +10,7 @@ import falcon.asgi
 from dishka import AsyncContainer
 
 from apipod.domain.errors import ApipodError
-from apipod.entrypoints.http import admin, chat
+from apipod.entrypoints.http import admin, chat, health, metrics
 from apipod.entrypoints.http.client_dialects import AnthropicClients, OpenAIClients
 from apipod.entrypoints.http.errors import handle_apipod_error, handle_unexpected, serialize_http_error
 from apipod.entrypoints.http.header_limits import HeaderLimits
@@ -62,6 +62,8 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = True
     size = max_body_bytes
     app.add_route("/health", chat.Health())
+    app.add_route("/health/ready", health.Readiness())
+    app.add_route("/metrics", metrics.Metrics())
     app.add_route("/v1/chat/completions", chat.ChatResource(OpenAIClients(), max_body_bytes=size))
     app.add_route("/chat/completions", chat.ChatResource(OpenAIClients(), max_body_bytes=size))
     app.add_route("/v1/messages", chat.ChatResource(AnthropicClients(), max_body_bytes=size))

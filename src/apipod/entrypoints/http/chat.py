@@ -3,6 +3,10 @@ the gateway and encode: every rule lives in the application layer."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
 import falcon
 import falcon.asgi
 import orjson
@@ -12,11 +16,29 @@ from apipod.application.authenticate_key import Principal
 from apipod.application.gateway import Gateway
 from apipod.dialects import anthropic as anthropic_dialect
 from apipod.dialects import openai as openai_dialect
+from apipod.domain.errors import (
+    ApipodError,
+    NoCapacityError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamOverloadedError,
+    UpstreamRateLimitedError,
+    UpstreamUnavailableError,
+)
+from apipod.domain.stream import FailureKind, StreamEvent, StreamFailed
 from apipod.entrypoints.http.client_dialects import ClientDialect
 from apipod.entrypoints.http.errors import ANTHROPIC, OPENAI
 from apipod.entrypoints.http.request_body import read_json_object
 from apipod.entrypoints.http.request_scope import AppObjects, RequestId, RequestLifetime, inject
-from apipod.entrypoints.http.streaming import frames
+from apipod.entrypoints.http.serving import ServingOf
+from apipod.entrypoints.http.streaming import SHUTTING_DOWN, StreamControl, failed, frames
+
+log = logging.getLogger("apipod.http")
+
+KEEPALIVES = {ANTHROPIC: b'event: ping\ndata: {"type": "ping"}\n\n'}
+"""A keep-alive in the client's dialect: Anthropic clients know a ``ping`` event; for the others an SSE
+comment line, which every SSE parser skips."""
+COMMENT_KEEPALIVE = b": keep-alive\n\n"
 
 
 class ChatResource:
@@ -26,6 +48,8 @@ class ChatResource:
         self._dialect = dialect
         self._max_body_bytes = max_body_bytes
         self._engine = AppObjects()
+        self._keepalive = KEEPALIVES.get(dialect.name, COMMENT_KEEPALIVE)
+        self._serving_of = ServingOf()
         self.dialect = dialect.name
 
     @inject
@@ -47,13 +71,54 @@ class ChatResource:
             resp.content_type = falcon.MEDIA_JSON
             resp.data = orjson.dumps(self._dialect.encode(result, model=request.model, created=created))
             return
-        events = await gateway.stream(principal, request, request_id=request_id)
-        lifetime.on_close(events.aclose)
+        serving = await self._serving_of(req)
+        control = StreamControl(
+            serving.streams,
+            interval=serving.keepalive_seconds,
+            keepalive=self._keepalive,
+            flush_delay=serving.flush_delay,
+        )
+        lifetime.on_close(control.aclose)
+        events: AsyncIterator[StreamEvent]
+        try:
+            stream = await gateway.stream(principal, request, request_id=request_id)
+        except asyncio.CancelledError:
+            if not control.stopped_here():
+                raise
+            if not control.committed:
+                raise UpstreamUnavailableError("The gateway is shutting down.") from None
+            events = failed(SHUTTING_DOWN)
+        except Exception as exc:
+            if not control.committed:
+                raise
+            if not isinstance(exc, ApipodError):
+                log.exception("a stream failed before its first event")
+            # A keep-alive committed the 200 already: the failure goes in the stream, in the client's dialect.
+            events = failed(_failure_of(exc))
+        else:
+            lifetime.on_close(stream.aclose)
+            events = stream
+        control.waiting = False
         encoder = self._dialect.stream_encoder(body, model=request.model, message_id=request_id, created=created)
         resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.stream = frames(events, encoder)
+        resp.stream = frames(events, encoder, control)
+
+
+def _failure_of(exc: Exception) -> StreamFailed:
+    """A failure before the first event, once the response is committed, as a stream error event."""
+    if not isinstance(exc, ApipodError):
+        return StreamFailed(kind=FailureKind.INTERNAL, message="The gateway failed.")
+    if isinstance(exc, RateLimitedError | UpstreamRateLimitedError):
+        kind = FailureKind.RATE_LIMITED
+    elif isinstance(exc, UpstreamOverloadedError | NoCapacityError):
+        kind = FailureKind.OVERLOADED
+    elif isinstance(exc, UpstreamError):
+        kind = FailureKind.UPSTREAM
+    else:
+        kind = FailureKind.INTERNAL
+    return StreamFailed(kind=kind, message=exc.message)
 
 
 class CountTokens:

@@ -12,6 +12,7 @@ import falcon
 import falcon.asgi
 import orjson
 
+from apipod.application.ports import REQUEST_NOTES
 from apipod.dialects import anthropic as anthropic_dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.domain.errors import (
@@ -115,19 +116,31 @@ def error_body(error: Exception, dialect: str) -> dict[str, Any]:
         kind = spec.anthropic_type
         if isinstance(error, UpstreamRejectedError):
             kind = _UPSTREAM_REJECTED_ANTHROPIC.get(error.status, "invalid_request_error")
-        return anthropic_dialect.encode_error(status=status_for(error, dialect), kind=kind, message=message)
+        answer = anthropic_dialect.encode_error(status=status_for(error, dialect), kind=kind, message=message)
+        return _with_request_id(answer, answer)
     if dialect == OPENAI:
         param = error.param if isinstance(error, InvalidRequestError) else None
         code = spec.openai_code
         if isinstance(error, NotFoundError) and not isinstance(error, ModelNotFoundError):
             code = "not_found"
-        return openai_dialect.encode_error(
+        answer = openai_dialect.encode_error(
             status=status_for(error, dialect), kind=spec.openai_type, message=message, param=param, code=code
         )
+        return _with_request_id(answer, answer.get("error"))
     body: dict[str, Any] = {"type": spec.admin_type, "message": message}
     if isinstance(error, InvalidRequestError) and error.param:
         body["field"] = error.param  # the path of the offending value (docs/behaviour.md §9)
     return {"error": body}
+
+
+def _with_request_id(body: dict[str, Any], holder: object) -> dict[str, Any]:
+    """The request's id in its error body, so a user's complaint can be traced: Anthropic's shape has a
+    top-level ``request_id``; OpenAI's error object takes it as an extra member (both SDKs ignore members
+    they do not know)."""
+    notes = REQUEST_NOTES.get()
+    if notes is not None and isinstance(holder, dict):
+        holder["request_id"] = notes.request_id
+    return body
 
 
 def render(resp: falcon.asgi.Response, error: Exception, dialect: str) -> None:

@@ -21,13 +21,14 @@ from dishka.integrations.base import wrap_injection
 
 from apipod.application.authenticate_key import AuthenticateKey, Principal
 from apipod.application.gateway import Gateway
-from apipod.application.ports import Clock, IdGenerator
+from apipod.application.ports import REQUEST_NOTES, Clock, FinishedRequest, IdGenerator, RequestNotes, Telemetry
 from apipod.domain.errors import AuthenticationError, StorageError
 from apipod.entrypoints.http.admin_guard import AdminGuard
 from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
 from apipod.entrypoints.http.streaming import Scope as AsgiScope
 
 log = logging.getLogger("apipod.http")
+access_log = logging.getLogger("apipod.access")
 
 Message = MutableMapping[str, Any]
 
@@ -41,6 +42,7 @@ RequestId = NewType("RequestId", str)
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DISCONNECT: Message = {"type": "http.disconnect"}
+CLIENT_CLOSED = 499
 
 
 @attrs.frozen
@@ -158,14 +160,59 @@ def request_id_of(scope: AsgiScope, new_id: Callable[[], str]) -> RequestId:
     return RequestId(new_id())
 
 
+def dialect_of_path(scope: AsgiScope) -> str:
+    """The client's dialect as a metrics label and for the answer's headers, from the path alone (bounded:
+    one of a few names)."""
+    path: str = scope["path"]
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith(("/v1/chat/completions", "/chat/completions")):
+        return "openai"
+    if path.startswith("/v1/responses"):
+        return "responses"
+    if path.startswith(("/v1beta/", "/v1/models/")) and ":" in path:
+        return "gemini"
+    if path.startswith("/admin"):
+        return "admin"
+    if path.startswith("/v1/"):
+        for name, _ in scope["headers"]:
+            if name == b"anthropic-version":
+                return "anthropic"
+        return "openai"
+    return "other"
+
+
+class _Watched:
+    """The server's ``send``, noting the response status (and adding Anthropic's ``request-id`` header)."""
+
+    __slots__ = ("_extra", "_send", "status")
+
+    def __init__(self, send: Send, extra: tuple[bytes, bytes] | None) -> None:
+        self._send = send
+        self._extra = extra
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self._extra is not None:
+                message["headers"] = [*message.get("headers", ()), self._extra]
+        await self._send(message)
+
+
 class RequestScope:
     """Pure ASGI: opens the REQUEST scope, answers with ``x-request-id``, and closes the scope (running the
-    request's closers) when the response has been sent or the client is gone."""
+    request's closers) when the response has been sent or the client is gone; then writes the request's
+    access log line and reports its status.
+
+    The request's notes (``REQUEST_NOTES``: id, dialect, the finished chat request) are set for the whole
+    request, so every log line carries the id and the pipeline can leave what the access line needs."""
 
     def __init__(self, app: ASGIApp, root: Callable[[], AsyncContainer | None]) -> None:
         self._app = app
         self._root = root
         self._ids: IdGenerator | None = None
+        self._objects: tuple[Clock, Telemetry] | None = None
 
     def _new_id(self) -> str:
         assert self._ids is not None
@@ -179,22 +226,99 @@ class RequestScope:
         if root is None:
             await _unavailable(send)
             return
-        if self._ids is None:
+        objects = self._objects
+        if objects is None:
             self._ids = await root.get(IdGenerator)
+            objects = self._objects = (await root.get(Clock), await root.get(Telemetry))
+        clock, telemetry = objects
+        started = clock.monotonic()
         request_id = request_id_of(scope, self._new_id)
-        header = (b"x-request-id", request_id.encode())
-        async with root(context={Exchange: Exchange(scope, receive), RequestId: request_id}) as container:
-            scope[CONTAINER] = container
-            scope[ROOT] = root
-            lifetime = await container.get(RequestLifetime)
+        encoded = request_id.encode()
+        header = (b"x-request-id", encoded)
+        dialect = dialect_of_path(scope)
+        notes = RequestNotes(request_id, dialect)
+        token = REQUEST_NOTES.set(notes)
+        watched = _Watched(send, (b"request-id", encoded) if dialect == "anthropic" else None)
+        disconnected = False
+        try:
+            async with root(context={Exchange: Exchange(scope, receive), RequestId: request_id}) as container:
+                scope[CONTAINER] = container
+                scope[ROOT] = root
+                lifetime = await container.get(RequestLifetime)
+                try:
+                    await self._app(scope, lifetime.receive, CoalescingSend(watched, header, lifetime))
+                except asyncio.CancelledError:
+                    if not lifetime.disconnected:
+                        raise
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                finally:
+                    disconnected = lifetime.disconnected
+        finally:
             try:
-                await self._app(scope, lifetime.receive, CoalescingSend(send, header, lifetime))
-            except asyncio.CancelledError:
-                if not lifetime.disconnected:
-                    raise
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
+                # nginx's convention for a client gone before any answer
+                status = watched.status or (CLIENT_CLOSED if disconnected else 0)
+                telemetry.response_sent(dialect, status)
+                if access_log.isEnabledFor(logging.INFO):
+                    fields = access_fields(scope, notes, status, clock.monotonic() - started, disconnected)
+                    # PERF: a record made directly skips logging's stack walk for the caller (unused here).
+                    record = access_log.makeRecord(
+                        access_log.name,
+                        logging.INFO,
+                        __name__,
+                        0,
+                        "%s %s %d",
+                        (scope["method"], scope["path"], status),
+                        None,
+                        extra={"access": fields},
+                    )
+                    access_log.handle(record)
+            except Exception:
+                log.exception("reporting a finished request failed")
+            finally:
+                REQUEST_NOTES.reset(token)
+
+
+def access_fields(
+    scope: AsgiScope, notes: RequestNotes, status: int, duration: float, disconnected: bool
+) -> dict[str, Any]:
+    """The access log line's fields: who asked what, where it went, and how it ended (never a key)."""
+    fields: dict[str, Any] = {
+        "request_id": notes.request_id,
+        "method": scope["method"],
+        "path": scope["path"],
+        "dialect": notes.dialect,
+        "status": status,
+        "duration_ms": round(duration * 1000, 3),
+        "client_disconnected": disconnected,
+    }
+    finished = notes.finished
+    if finished is not None:
+        fields.update(_chat_fields(finished))
+    return fields
+
+
+def _chat_fields(finished: FinishedRequest) -> dict[str, Any]:
+    usage = finished.usage
+    return {
+        "key_id": finished.key_id,
+        "plan": finished.plan,
+        "model": finished.requested_model,
+        "provider": finished.provider,
+        "upstream_model": finished.model,
+        "account": finished.account,
+        "outcome": finished.status.value,
+        "attempts": [
+            {"model": a.model, "account": a.account, "outcome": a.outcome.value, "reason": a.reason}
+            for a in finished.attempts
+        ],
+        "ttft_ms": round(finished.ttft * 1000, 3) if finished.ttft is not None else None,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_input_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
 
 
 async def _unavailable(send: Send) -> None:

@@ -1,13 +1,15 @@
-"""Streaming to the client: pre-encoded SSE frames as the response body, and the ASGI ``send`` that every
-response goes through (coalescing a stream's frames, adding the request id)."""
+"""Streaming to the client: pre-encoded SSE frames as the response body, the ASGI ``send`` that every
+response goes through (coalescing a stream's frames, adding the request id), and each stream's control:
+keep-alives during upstream silence and the error event that ends it at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
-from apipod.domain.stream import StreamEvent, StreamFailed
+from apipod.domain.stream import FailureKind, StreamEvent, StreamFailed
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -23,25 +25,174 @@ class FrameEncoder(Protocol):
     def encode(self, event: StreamEvent) -> list[bytes]: ...
 
 
-async def frames(events: AsyncIterator[StreamEvent], encoder: FrameEncoder) -> AsyncIterator[bytes]:
+SHUTTING_DOWN = StreamFailed(kind=FailureKind.INTERNAL, message="The gateway is shutting down.")
+"""How a stream still running when the shutdown grace ends is ended, in the client's dialect."""
+
+
+async def frames(
+    events: AsyncIterator[StreamEvent], encoder: FrameEncoder, control: StreamControl | None = None
+) -> AsyncIterator[bytes]:
     """Encode each event as it arrives; one upstream event, one body chunk (its frames joined). Nothing is
     buffered.
+
+    With a ``control``, each event re-arms its keep-alive clock (one float stored, no timer call), and a
+    shutdown that gives up on the stream ends it with ``SHUTTING_DOWN`` instead of cutting the body.
 
     PERF: the body goes out through Falcon's plain ``resp.stream``, not its SSE path: the frames are encoded
     already, and the SSE path adds a disconnect-watching task per stream that ``RequestLifetime`` already
     provides (it cancels the request when the client goes away, before the first event too)."""
-    async for event in events:
-        encoded = encoder.encode(event)
-        if encoded:
-            yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
-        if isinstance(event, StreamFailed):
+    if control is None:
+        async for item in events:
+            encoded = encoder.encode(item)
+            if encoded:
+                yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
+            if isinstance(item, StreamFailed):
+                return
+        return
+    clock = control.clock
+    step = events.__anext__
+    try:
+        while True:
+            if control.stopping:
+                await _aclose(events)
+                event: StreamEvent = SHUTTING_DOWN
+            else:
+                control.waiting = True
+                try:
+                    event = await step()
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not control.stopped_here():
+                        raise  # the client went away
+                    await _aclose(events)
+                    event = SHUTTING_DOWN
+                control.waiting = False
+                control.last = clock()
+            encoded = encoder.encode(event)
+            if encoded:
+                yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
+            if isinstance(event, StreamFailed):
+                return
+    finally:
+        control.close()
+
+
+async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def failed(event: StreamFailed) -> AsyncIterator[StreamEvent]:
+    """A stream of one error event: a failure after the response was committed by a keep-alive."""
+    yield event
+
+
+STREAM_HEADERS = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+"""What a chat stream answers with; a keep-alive before the first event commits them."""
+
+
+class StreamControl:
+    """One chat stream's keep-alive timer and shutdown handle, from the request's start to the stream's end.
+
+    Keep-alives: one timer per stream, armed for ``interval`` after the last upstream event (``last``, set
+    by ``frames`` per event). When it fires and the upstream has been silent that long, it writes
+    ``keepalive`` through the request's ``CoalescingSend``; before the first event that also commits the
+    200 and the stream headers (``committed``): from then on a failure becomes an in-stream error event.
+    Events only store a time, so a stream that is never silent costs no timer operation per event.
+
+    Shutdown: ``stop()`` ends the stream with ``SHUTTING_DOWN``: at once when it is waiting for the upstream
+    (its task is cancelled, and ``frames`` turns that into the error event), else after the write under way.
+    """
+
+    __slots__ = (
+        "_frame",
+        "_interval",
+        "_loop",
+        "_registry",
+        "_send",
+        "_task",
+        "_timer",
+        "clock",
+        "closed",
+        "committed",
+        "last",
+        "stopping",
+        "waiting",
+    )
+
+    def __init__(
+        self, registry: set[StreamControl], *, interval: float, keepalive: bytes, flush_delay: float = 0.0
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.clock = self._loop.time
+        self._registry = registry
+        self._task = asyncio.current_task()
+        self._send = CURRENT_SEND.get()
+        self._frame = keepalive
+        self._interval = interval
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.committed = False
+        self.stopping = False
+        self.waiting = True  # for the upstream's first event
+        self.last = self.clock()
+        if self._send is not None:
+            self._send.delay = flush_delay
+            if interval > 0:
+                self._timer = self._loop.call_later(interval, self._due)
+        registry.add(self)
+
+    def _due(self) -> None:
+        if self.closed or self._send is None:
             return
+        now = self.clock()
+        quiet = now - self.last
+        if quiet + 0.001 >= self._interval:
+            self._send.keepalive(self._frame, start=not self.committed)
+            self.committed = True
+            self.last = now
+            quiet = 0.0
+        self._timer = self._loop.call_later(self._interval - quiet, self._due)
+
+    def stop(self) -> None:
+        """End the stream with the shutdown error event (``frames`` writes it)."""
+        if self.stopping or self.closed:
+            return
+        self.stopping = True
+        if self.waiting and self._task is not None:
+            self._task.cancel()
+
+    def stopped_here(self) -> bool:
+        """Whether a cancellation came from ``stop()``; if so it is taken back, and the request goes on to
+        write the error event (a client that went away cancels too, and that one must go on)."""
+        if not self.stopping:
+            return False
+        if self._task is not None:
+            self._task.uncancel()
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            self._registry.discard(self)
+
+    async def aclose(self) -> None:
+        self.close()
 
 
 class CoalescingSend:
     """Wraps ASGI ``send`` for event streams: the first frame of an event-loop turn is written at once,
     the frames that follow in the same turn (an upstream delivered several in one network read) are joined
-    and written together as soon as the turn ends.
+    and written together as soon as the turn ends. With a ``delay`` (STREAM_FLUSH_INTERVAL_MS, set per
+    stream by its ``StreamControl``) the frames that follow within that many seconds are joined instead.
 
     PERF: a write costs a system call and an ASGI round of its own, more than encoding a frame; bursts of
     frames are common (Anthropic's block start and first delta, OpenAI's usage and ``[DONE]``). Nothing is
@@ -51,9 +202,23 @@ class CoalescingSend:
 
     Every response also gets the request's ``x-request-id`` header here, and ``lifetime.responded`` is set
     once its last body message is on its way (a disconnect after that is no reason to cancel anything).
+    The instance is the request's ``CURRENT_SEND``, so a stream's keep-alive timer can write through it
+    while the response body waits for the upstream; once a keep-alive has started the response, the app's
+    own ``http.response.start`` is dropped.
     """
 
-    __slots__ = ("_flushing", "_header", "_lifetime", "_loop", "_pending", "_send", "_streaming", "_turn_open")
+    __slots__ = (
+        "_flushing",
+        "_header",
+        "_lifetime",
+        "_loop",
+        "_pending",
+        "_send",
+        "_started",
+        "_streaming",
+        "_turn_open",
+        "delay",
+    )
 
     def __init__(self, send: Send, header: tuple[bytes, bytes], lifetime: Responding) -> None:
         self._send = send
@@ -64,10 +229,16 @@ class CoalescingSend:
         self._flushing: asyncio.Task[None] | None = None
         self._turn_open = False
         self._streaming = False
+        self._started = False
+        self.delay = 0.0
+        CURRENT_SEND.set(self)
 
     async def __call__(self, message: MutableMapping[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.start":
+            if self._started:
+                return  # a keep-alive committed the stream's start already
+            self._started = True
             headers = message["headers"] = [*message.get("headers", ()), self._header]
             self._streaming = any(
                 name == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers
@@ -79,12 +250,33 @@ class CoalescingSend:
                 self._pending.append(message["body"])
                 return
             self._turn_open = True
-            self._loop.call_soon(self._end_turn)
+            if self.delay > 0:
+                self._loop.call_later(self.delay, self._end_turn)
+            else:
+                self._loop.call_soon(self._end_turn)
         else:
             await self.drain()
             if not message.get("more_body"):
                 self._lifetime.responded = True
         await self._send(message)
+
+    def keepalive(self, frame: bytes, *, start: bool) -> None:
+        """Write ``frame`` soon, after the write under way, if any (then the client is not idle anyway);
+        with ``start``, the stream's 200 and headers first."""
+        if self._flushing is not None and not self._flushing.done():
+            return
+        if start:
+            if self._started:
+                return  # the app answered already; its own body follows
+            self._started = self._streaming = True
+        self._flushing = self._loop.create_task(self._keepalive(frame, start))
+        self._flushing.add_done_callback(_retrieve)
+
+    async def _keepalive(self, frame: bytes, start: bool) -> None:
+        if start:
+            headers = [*STREAM_HEADERS, self._header]
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self._send({"type": "http.response.body", "body": frame, "more_body": True})
 
     def _end_turn(self) -> None:
         self._turn_open = False
@@ -107,6 +299,10 @@ class CoalescingSend:
             body = b"".join(self._pending)
             self._pending.clear()
             await self._send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+CURRENT_SEND: contextvars.ContextVar[CoalescingSend | None] = contextvars.ContextVar("apipod_send", default=None)
+"""The request's ``CoalescingSend`` (set in the request's task when it is made)."""
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

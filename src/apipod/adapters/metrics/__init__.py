@@ -1,0 +1,1 @@
+"""Telemetry adapters: Prometheus metrics through ``prometheus_client``."""
