@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from dishka import AsyncContainer
 
+from apipod.application.ports import MetricsPage
+from apipod.application.ports.health import StoreProbe
 from apipod.bootstrap.runtime import Runtime, resolve_admin_secret, start_runtime
 from apipod.bootstrap.settings import Settings, environment, load_settings
 from apipod.entrypoints.http.admin_guard import AdminGuard
@@ -32,7 +34,8 @@ def app_for(settings: Settings, env: dict[str, str], admin_secret: str, serving:
 
     async def startup() -> None:
         started = await start_runtime(settings, env, HttpRequestProvider(), ServingProvider(serving))
-        await started.container.get(AdminGuard)  # APP objects exist before the first request (no lock)
+        for needed in (AdminGuard, StoreProbe, MetricsPage):  # APP objects exist before the first request (no lock)
+            await started.container.get(needed)
         runtime.append(started)
         # PERF: everything built at start-up lives as long as the process; moving it out of the collector's
         # generations keeps full collections short under load.
