@@ -8,6 +8,7 @@ from datetime import datetime
 from apipod.application.authenticate_key import AuthenticateKey, Principal
 from apipod.application.complete_chat import CompleteChat
 from apipod.application.issue_api_key import IssueApiKey, ManageKeys
+from apipod.application.key_standing import BudgetStanding, KeyStanding
 from apipod.application.ports import CatalogStore, IdGenerator, QuotaLedger, UpstreamRegistry, UsageLog
 from apipod.application.signature_memory import SignatureMemory
 from apipod.application.stream_chat import ChatStream, StreamChat
@@ -30,6 +31,7 @@ class Gateway:
         streaming: StreamChat,
         issuing: IssueApiKey,
         key_admin: ManageKeys,
+        standing: KeyStanding,
         catalog: CatalogStore,
         ledger: QuotaLedger,
         usage_log: UsageLog,
@@ -46,6 +48,7 @@ class Gateway:
         self._streaming = streaming
         self._issuing = issuing
         self._key_admin = key_admin
+        self._standing = standing
         self._upstreams = upstreams
         self._ids = ids
 
@@ -70,6 +73,10 @@ class Gateway:
         (``aclose``) if you stop early, so the upstream call is cancelled and the books closed at once."""
         principal = api_key if isinstance(api_key, Principal) else await self.authenticate(api_key)
         return await self._streaming.execute(principal, request, request_id or self.new_request_id())
+
+    async def budgets(self, principal: Principal) -> tuple[BudgetStanding, ...]:
+        """Per budget window and unit of the key's plan: the limit, what is used (held included), when it resets."""
+        return await self._standing.execute(principal)
 
     async def models(self, principal: Principal) -> tuple[str, ...]:
         """The model names the key may ask for."""

@@ -25,6 +25,7 @@ from apipod.application.complete_chat import CompleteChat
 from apipod.application.dispatch import Dispatcher
 from apipod.application.gateway import Gateway
 from apipod.application.issue_api_key import IssueApiKey, ManageKeys
+from apipod.application.key_standing import KeyStanding
 from apipod.application.ports import (
     CatalogStore,
     Clock,
@@ -167,6 +168,7 @@ class EngineProvider(Provider):
         StreamChat,
         IssueApiKey,
         ManageKeys,
+        KeyStanding,
         Gateway,
     )
 

@@ -257,3 +257,34 @@ async def test_unknown_routes_answer_in_dialect(client: httpx.AsyncClient) -> No
     wrong_method = await client.get("/v1/messages")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["type"] == "error"
+
+
+async def test_a_key_holder_reads_its_own_standing(client: httpx.AsyncClient) -> None:
+    key = await new_key(client, tier="tiny")  # one request a day
+    before = await client.get("/v1/key", headers={"authorization": f"Bearer {key}"})
+    assert before.status_code == 200, before.text
+    body = before.json()
+    assert body["plan"] == "tiny" and body["expires_at"] is None
+    assert body["limits"] == {"rpm": None, "max_concurrency": None}
+    assert body["budgets"] == [
+        {
+            "window": "day",
+            "unit": "requests",
+            "limit": 1,
+            "used": 0,
+            "remaining": 1,
+            "resets_at": "2026-11-29T00:00:00Z",
+        }
+    ]
+    assert "api_key" not in body and key not in before.text
+
+    served = await client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=chat("tiny"))
+    assert served.status_code == 200
+    after = (await client.get("/v1/key", headers={"authorization": f"Bearer {key}"})).json()
+    assert after["budgets"][0]["used"] == 1 and after["budgets"][0]["remaining"] == 0
+
+
+async def test_the_key_endpoint_needs_a_key(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/v1/key")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "invalid_api_key"

@@ -69,6 +69,7 @@ def create_app(
     app.add_route("/v1/messages", chat.ChatResource(AnthropicClients(), max_body_bytes=size))
     app.add_route("/v1/messages/count_tokens", chat.CountTokens(max_body_bytes=size))
     app.add_route("/v1/models", chat.Models())
+    app.add_route("/v1/key", chat.KeyInfo())
     for path, resource, suffix in (
         ("/admin/create-key", admin.CreateKey, None),
         ("/admin/keys", admin.Keys, None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import falcon
 import falcon.asgi
@@ -158,6 +159,49 @@ class Models:
         codec = anthropic_dialect if anthropic else openai_dialect
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps(codec.encode_models(names, created=created))
+
+
+class KeyInfo:
+    """``GET /v1/key``: the caller's own key: plan, expiry, the plan's per-key limits and, per budget window and
+    unit, the limit, what is used and what remains (DECISIONS.md "New endpoints"). OpenAI's error shape."""
+
+    dialect = OPENAI
+
+    @inject
+    async def on_get(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        principal: FromDishka[Principal],
+        gateway: FromDishka[Gateway],
+    ) -> None:
+        key, plan = principal.key, principal.plan
+        budgets = [
+            {
+                "window": b.window,
+                "unit": b.unit,
+                "limit": b.limit,
+                "used": b.used,
+                "remaining": b.remaining,
+                "resets_at": _iso(b.resets_at),
+            }
+            for b in await gateway.budgets(principal)
+        ]
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = orjson.dumps(
+            {
+                "id": key.id,
+                "name": key.name,
+                "plan": plan.name,
+                "expires_at": _iso(key.expires_at) if key.expires_at else None,
+                "limits": {"rpm": plan.rpm, "max_concurrency": plan.max_concurrency},
+                "budgets": budgets,
+            }
+        )
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Health:
