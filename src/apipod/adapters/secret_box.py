@@ -34,8 +34,12 @@ class SecretKeyError(StorageError):
 
 
 def generate_key() -> str:
-    """A fresh key, as the text ``APIPOD_SECRET_KEY`` takes (URL-safe base64 of 32 random bytes)."""
-    return base64.urlsafe_b64encode(os.urandom(_KEY_BYTES)).decode()
+    """A fresh key, as the text ``APIPOD_SECRET_KEY`` takes (URL-safe base64 of 32 random bytes). Never one that
+    starts with "-", which a command line would take for an option (``--new-key -x...``)."""
+    while True:
+        key = base64.urlsafe_b64encode(os.urandom(_KEY_BYTES)).decode()
+        if not key.startswith("-"):
+            return key
 
 
 def parse_key(text: str) -> bytes:

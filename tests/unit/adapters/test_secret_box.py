@@ -160,3 +160,7 @@ def test_headers_and_secret_options_are_sealed_in_place() -> None:
     assert open_options(box, "up", options)["oauth_client_secret"] == SECRET
     with pytest.raises(SecretKeyError):
         open_headers(box, "other", dict(headers))
+
+
+def test_a_generated_key_never_reads_as_a_command_line_option() -> None:
+    assert not any(generate_key().startswith("-") for _ in range(2000))

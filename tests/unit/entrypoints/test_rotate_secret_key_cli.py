@@ -99,7 +99,7 @@ def test_rotation_to_a_given_key_tells_to_update_the_variable(
     store_secrets(url, old_key)
     monkeypatch.setenv("APIPOD_SECRET_KEY", old_key)
 
-    assert cli.main(["rotate-secret-key", "--new-key", new_key]) == 0
+    assert cli.main(["rotate-secret-key", f"--new-key={new_key}"]) == 0
 
     out = capsys.readouterr().out
     assert f"set APIPOD_SECRET_KEY to the new key (key id {key_id(new_key)})" in out
@@ -145,7 +145,7 @@ def test_a_wrong_current_key_fails_naming_the_variable_and_changes_nothing(
     store_secrets(url, right)
     monkeypatch.setenv("APIPOD_SECRET_KEY", wrong)
 
-    assert cli.main(["rotate-secret-key", "--new-key", generate_key()]) == 1
+    assert cli.main(["rotate-secret-key", f"--new-key={generate_key()}"]) == 1
 
     err = capsys.readouterr().err
     assert f"encrypted with key id {key_id(right)}; APIPOD_SECRET_KEY has key id {key_id(wrong)}" in err
@@ -161,7 +161,7 @@ def test_an_unusable_new_key_is_a_configuration_error(
     store_secrets(url, old_key)
     monkeypatch.setenv("APIPOD_SECRET_KEY", old_key)
 
-    assert cli.main(["rotate-secret-key", "--new-key", old_key if new_key == "same" else new_key]) == 2
+    assert cli.main(["rotate-secret-key", f"--new-key={old_key if new_key == 'same' else new_key}"]) == 2
 
     assert "configuration error: the new key" in capsys.readouterr().err
     assert stored_upstream(url, old_key) == upstream()

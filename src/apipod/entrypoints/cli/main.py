@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "key file) to a new one: --new-key, else APIPOD_NEW_SECRET_KEY, else a generated key. Stop the "
         "running apipod processes first; restart them with the new key.",
     )
-    rotate.add_argument("--new-key", help="the new key (URL-safe base64 of 32 bytes); prefer APIPOD_NEW_SECRET_KEY")
+    rotate.add_argument(
+        "--new-key", help="the new key (URL-safe base64 of 32 bytes; --new-key=KEY); prefer APIPOD_NEW_SECRET_KEY"
+    )
     sub.add_parser("version", help="print the version")
     return parser
 
