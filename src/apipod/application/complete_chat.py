@@ -33,4 +33,5 @@ class CompleteChat:
 
         turn, result = await self._pipeline.start(principal, request, request_id, call)
         await self._pipeline.finish(turn, status=UsageStatus.SUCCESS, usage=result.usage)
-        return attrs.evolve(result, model=request.model)
+        origin = turn.slot.call.upstream.kind.value if turn.slot is not None else ""
+        return attrs.evolve(result, model=request.model, origin=origin)

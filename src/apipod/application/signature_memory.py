@@ -13,7 +13,15 @@ from collections import OrderedDict
 import attrs
 
 from apipod.application.ports import Clock
-from apipod.domain.chat import ChatRequest, Message, Part, Role, ToolUsePart
+from apipod.domain.chat import (
+    ChatRequest,
+    Message,
+    Part,
+    RedactedThinkingPart,
+    Role,
+    ThinkingPart,
+    ToolUsePart,
+)
 
 
 class SignatureMemory:
@@ -39,6 +47,8 @@ class SignatureMemory:
     def restore(self, request: ChatRequest, origin: str) -> ChatRequest:
         """The request with remembered signatures put back on the assistant's unsigned tool calls that
         ``origin`` issued; the same object when there is nothing to put back (the common case)."""
+        if request.signed_origins and not request.signed_origins <= {origin}:
+            request = _without_foreign_thinking(request, origin)
         if not self._entries:
             return request
         now = self._clock.monotonic()
@@ -62,3 +72,22 @@ class SignatureMemory:
         if entry is None or entry[0] < now or entry[2] != origin:
             return part
         return attrs.evolve(part, signature=entry[1])
+
+
+def _without_foreign_thinking(request: ChatRequest, origin: str) -> ChatRequest:
+    """The request without the thinking parts another upstream kind signed: a signature is only good where it
+    was made (an OpenAI ``encrypted_content`` means nothing to Anthropic, which rejects it)."""
+    messages = []
+    for message in request.messages:
+        if message.role is Role.ASSISTANT:
+            parts = tuple(
+                p
+                for p in message.parts
+                if not (isinstance(p, ThinkingPart | RedactedThinkingPart) and p.origin and p.origin != origin)
+            )
+            if not parts:
+                continue  # a turn that held only foreign reasoning
+            if parts != message.parts:
+                message = Message(message.role, parts)
+        messages.append(message)
+    return attrs.evolve(request, messages=tuple(messages), signed_origins=request.signed_origins & {origin})

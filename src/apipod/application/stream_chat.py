@@ -76,7 +76,8 @@ class StreamChat:
         try:
             if isinstance(first, MessageStarted):
                 usage = usage.merged(first.usage)
-                first = MessageStarted(id=first.id, model=turn.request.model, usage=first.usage)
+                origin = turn.slot.call.upstream.kind.value if turn.slot is not None else ""
+                first = MessageStarted(id=first.id, model=turn.request.model, usage=first.usage, origin=origin)
             yield first
             async for event in events:
                 if isinstance(event, TextDelta | ThinkingDelta):

@@ -12,6 +12,7 @@ embedders replace parts of it with ``replacing({Port: instance})``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from apipod.application.ports import (
     MetricsPage,
     QuotaLedger,
     Randomness,
+    ResponseStore,
     Telemetry,
     UpstreamRegistry,
     UsageLog,
@@ -42,6 +44,7 @@ from apipod.application.ports import (
 from apipod.application.ports.health import StoreProbe
 from apipod.application.record_usage import RecordUsage
 from apipod.application.reserve_quota import ReserveQuota
+from apipod.application.response_history import ResponseHistory, ResponseRetention
 from apipod.application.route_model import RouteModel
 from apipod.application.settings import GovernanceSettings
 from apipod.application.signature_memory import SignatureMemory
@@ -108,6 +111,14 @@ class StorageProvider(Provider):
         return stores.usage_log
 
     @provide
+    def responses(self, stores: Stores) -> ResponseStore:
+        return stores.responses
+
+    @provide
+    def response_retention(self, settings: Settings) -> ResponseRetention:
+        return ResponseRetention(timedelta(days=settings.responses_ttl_days))
+
+    @provide
     def store_probe(self, stores: Stores) -> StoreProbe:
         """Readiness (``/health/ready``): the store's cheap round trip."""
         return stores.probe
@@ -169,6 +180,7 @@ class EngineProvider(Provider):
         IssueApiKey,
         ManageKeys,
         KeyStanding,
+        ResponseHistory,
         Gateway,
     )
 

@@ -32,6 +32,7 @@ class Settings:
     http_max_connections: int = 1000
     migrate_on_start: bool = False
     sweep_interval: float = 15.0  # seconds between sweeps of expired quota reservations
+    responses_ttl_days: int = 30  # stored Responses API responses (`store: true`) live this long; 0 = none
     sse_keepalive_seconds: float = 15.0  # upstream silence before a keep-alive frame; 0 = none
     stream_flush_interval_ms: int = 0  # 0 = each event written as it arrives; N = events coalesced for N ms
     shutdown_drain_seconds: float = 5.0  # SIGTERM: readiness 503 while still accepting, for load balancers
@@ -110,6 +111,16 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+MAX_RESPONSES_TTL_DAYS = 3650
+
+
+def _responses_ttl_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "RESPONSES_TTL_DAYS", 30)
+    if days is None or days > MAX_RESPONSES_TTL_DAYS:
+        raise ConfigError(f"RESPONSES_TTL_DAYS must be at most {MAX_RESPONSES_TTL_DAYS}")
+    return days
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     if env.get("DATABASE_URL"):
         return env["DATABASE_URL"]
@@ -164,6 +175,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         http_transport=transport,
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024) or 32 * 1024 * 1024,
         sweep_interval=_positive(env, "SWEEP_INTERVAL_SECONDS", 15.0),
+        responses_ttl_days=_responses_ttl_days(env),
         sse_keepalive_seconds=_seconds(env, "SSE_KEEPALIVE_SECONDS", 15.0),
         stream_flush_interval_ms=_int(env, "STREAM_FLUSH_INTERVAL_MS", 0) or 0,
         shutdown_drain_seconds=_seconds(env, "SHUTDOWN_DRAIN_SECONDS", 5.0),

@@ -1,4 +1,4 @@
-"""Opening the four stores for a ``DATABASE_URL``: ``memory://``, ``sqlite:///path`` or ``postgresql://``.
+"""Opening the stores for a ``DATABASE_URL``: ``memory://``, ``sqlite:///path`` or ``postgresql://``.
 
 The catalog stores of SQLite and PostgreSQL seal provider secrets with the key from ``APIPOD_SECRET_KEY``
 (or its key file, bootstrap/secret_key.py); opening them re-seals any legacy plaintext secret, and fails
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from apipod.adapters.secret_box import SecretBox
-from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, ResponseStore, UsageLog
 from apipod.application.ports.health import StoreProbe
 from apipod.bootstrap.secret_key import resolve_secret_box
 from apipod.bootstrap.settings import ConfigError
@@ -23,6 +23,7 @@ class Stores:
     catalog: CatalogStore
     ledger: QuotaLedger
     usage_log: UsageLog
+    responses: ResponseStore  # the Responses API's `store: true`
     probe: StoreProbe  # /health/ready's cheap round trip
     closers: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)
     # Re-seals every stored provider secret under another key (apipod rotate-secret-key); None in memory.
@@ -39,6 +40,7 @@ def memory_stores() -> Stores:
     from apipod.adapters.memory.health import InMemoryStoreProbe
     from apipod.adapters.memory.keys import InMemoryKeyRepository
     from apipod.adapters.memory.quota import InMemoryQuotaLedger
+    from apipod.adapters.memory.responses import InMemoryResponseStore
     from apipod.adapters.memory.usage import InMemoryUsageLog
 
     return Stores(
@@ -46,6 +48,7 @@ def memory_stores() -> Stores:
         catalog=InMemoryCatalogStore(),
         ledger=InMemoryQuotaLedger(),
         usage_log=InMemoryUsageLog(max_records=100_000),
+        responses=InMemoryResponseStore(),
         probe=InMemoryStoreProbe(),
     )
 
@@ -57,6 +60,7 @@ async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
         SqliteDatabase,
         SqliteKeyRepository,
         SqliteQuotaLedger,
+        SqliteResponseStore,
         SqliteUsageLog,
     )
 
@@ -78,6 +82,7 @@ async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
         catalog=catalog,
         ledger=SqliteQuotaLedger(db),
         usage_log=usage_log,
+        responses=SqliteResponseStore(db),
         probe=SqliteStoreProbe(db),
         closers=[db.close, usage_log.flush],
         reseal=catalog.reseal,
@@ -91,6 +96,7 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
         PgDatabase,
         PgKeyRepository,
         PgQuotaLedger,
+        PgResponseStore,
         PgUsageLog,
         check_schema,
         run_migrations,
@@ -118,6 +124,7 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
         catalog=catalog,
         ledger=PgQuotaLedger(db),
         usage_log=usage_log,
+        responses=PgResponseStore(db),
         probe=PgStoreProbe(db),
         closers=[db.close, usage_log.close],
         reseal=catalog.reseal,

@@ -64,13 +64,18 @@ class ToolResultPart:
 
 @attrs.frozen
 class ThinkingPart:
+    """Reasoning text and its opaque signature. ``origin`` is the upstream kind that signed it, when the client's
+    dialect says (a Responses ``encrypted_content`` does): a signed part goes back only to that kind."""
+
     text: str
     signature: str = ""
+    origin: str = ""
 
 
 @attrs.frozen
 class RedactedThinkingPart:
     data: str = attrs.field(repr=False)
+    origin: str = ""
 
 
 Part = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart | RedactedThinkingPart
@@ -119,6 +124,23 @@ class ThinkingConfig:
     effort: str | None = None  # OpenAI reasoning_effort when that is what the client said
 
 
+class ResponseFormatKind(enum.StrEnum):
+    TEXT = "text"
+    JSON_OBJECT = "json_object"  # any JSON object
+    JSON_SCHEMA = "json_schema"  # JSON matching ``schema``
+
+
+@attrs.frozen(kw_only=True)
+class ResponseFormat:
+    """The answer's required shape (OpenAI ``response_format`` / Responses ``text.format``, Gemini
+    ``responseMimeType`` + ``responseSchema``). ``schema`` is plain JSON Schema."""
+
+    kind: ResponseFormatKind
+    schema: Mapping[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+
+
 @attrs.frozen(kw_only=True)
 class ChatRequest:
     """What a client asked for, in canonical form.
@@ -129,6 +151,9 @@ class ChatRequest:
         raw: the decoded wire body, kept so that a same-dialect upstream receives the fields apipod does
             not model untouched. Never sent to an upstream of another dialect.
         raw_headers: client headers worth forwarding to a same-dialect upstream (``anthropic-beta``).
+        response_format: the answer's required shape, when the client asked for JSON.
+        signed_origins: the ``origin``s of the signed thinking parts in ``messages`` (empty for dialects that do
+            not say), so the parts an upstream did not sign are dropped toward it without a scan per request.
     """
 
     model: str
@@ -149,6 +174,8 @@ class ChatRequest:
     dialect: str = ""
     raw: Mapping[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
     raw_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    response_format: ResponseFormat | None = None
+    signed_origins: frozenset[str] = frozenset()
 
     def system_text(self) -> str:
         return "\n\n".join(p.text for p in self.system if p.text)
@@ -195,7 +222,8 @@ class Usage:
 
 @attrs.frozen(kw_only=True)
 class ChatResult:
-    """A complete assistant answer. ``model`` is the model name to show the client."""
+    """A complete assistant answer. ``model`` is the model name to show the client; ``origin`` the upstream kind
+    that answered (set by the application), for dialects that tag signatures with it."""
 
     id: str
     model: str
@@ -203,6 +231,7 @@ class ChatResult:
     finish_reason: FinishReason = FinishReason.END_TURN
     stop_sequence: str | None = None
     usage: Usage = Usage()
+    origin: str = ""
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))

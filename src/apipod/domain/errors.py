@@ -14,11 +14,13 @@ class ApipodError(Exception):
 
 
 class InvalidRequestError(ApipodError):
-    """The request body or its parameters are wrong. ``param`` names the offending field when known."""
+    """The request body or its parameters are wrong. ``param`` names the offending field when known; ``code`` is
+    a machine-readable reason where a client's protocol defines one (``previous_response_not_found``)."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
 
 
 class RequestTooLargeError(ApipodError):

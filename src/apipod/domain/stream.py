@@ -19,9 +19,13 @@ from apipod.domain.chat import FinishReason, Usage
 
 @attrs.frozen
 class MessageStarted:
+    """The first event. ``origin`` is the upstream kind that answers (set by the application's relay), for
+    dialects that tag signatures with it."""
+
     id: str = ""
     model: str = ""
     usage: Usage = Usage()
+    origin: str = ""
 
 
 @attrs.frozen

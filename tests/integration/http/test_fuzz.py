@@ -6,7 +6,8 @@ secrets, arbitrary query strings. Whatever comes in, the answer is below 500 (th
 there, so not even a 503), an error is JSON in the route's own shape, no body holds a traceback, and the
 server still answers ``/health`` at the end with no traceback in its log.
 
-There is no admin OpenAPI document yet, so the admin bodies come from hypothesis too.
+The Responses API and Gemini's routes get bodies of their own shapes the same way. There is no admin OpenAPI
+document yet, so the admin bodies come from hypothesis too.
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def _error_shape(path: str, body: Any) -> None:
     assert isinstance(body, dict), body
-    if path.startswith("/admin"):
+    if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
+        error = body.get("error")  # Google's envelope
+        assert isinstance(error, dict) and isinstance(error.get("code"), int), body
+        assert isinstance(error.get("message"), str) and isinstance(error.get("status"), str), body
+    elif path.startswith("/admin"):
         error = body.get("error")
         assert isinstance(error, dict) and isinstance(error.get("type"), str), body
         assert isinstance(error.get("message"), str), body
@@ -198,6 +203,107 @@ def test_chat_routes_never_fail_with_a_server_error(gateway: Gateway, data: st.D
     headers = {**data.draw(credentials(gateway.key)), **data.draw(extra_headers())}
     answer = gateway.client.post(route, content=body, headers=headers)
     check(answer, route)
+
+
+TEXT = st.text(max_size=20)
+RESPONSES_ITEM = st.one_of(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "developer", "system"]), "content": TEXT},
+        optional={"type": st.just("message")},
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("function_call"), "call_id": TEXT, "name": TEXT, "arguments": st.just("{}") | TEXT}
+    ),
+    st.fixed_dictionaries({"type": st.just("function_call_output"), "call_id": TEXT, "output": TEXT}),
+    st.fixed_dictionaries(
+        {"type": st.just("reasoning"), "summary": st.just([])},
+        optional={"encrypted_content": st.sampled_from(["anthropic~sig", "openai~x", "x~redacted~y", ""])},
+    ),
+)
+RESPONSES_BODY = st.fixed_dictionaries(
+    {"model": st.sampled_from(["demo", "nope"]), "input": TEXT | st.lists(RESPONSES_ITEM, min_size=1, max_size=4)},
+    optional={
+        "instructions": TEXT,
+        "store": st.booleans(),
+        "max_output_tokens": st.integers(-1, 2**40),
+        "tools": st.just([{"type": "function", "name": "f", "parameters": {"type": "object"}}])
+        | st.just([{"type": "custom", "name": "apply_patch"}]),
+        "tool_choice": st.sampled_from(["auto", "none", "required", {"type": "function", "name": "f"}]),
+        "reasoning": st.sampled_from([{"effort": "high"}, {"summary": "auto"}, {"effort": "bogus"}]),
+        "text": st.sampled_from([{"format": {"type": "json_object"}}, {"format": {"type": "json_schema"}}]),
+        "previous_response_id": st.sampled_from(["resp_nope", ""]),
+    },
+)
+GEMINI_PART = st.one_of(
+    st.fixed_dictionaries({"text": TEXT}, optional={"thought": st.booleans()}),
+    st.fixed_dictionaries({"functionCall": st.fixed_dictionaries({"name": TEXT, "args": st.just({})})}),
+    st.fixed_dictionaries(
+        {"functionResponse": st.fixed_dictionaries({"name": TEXT, "response": st.just({"ok": True})})}
+    ),
+    st.fixed_dictionaries({"inlineData": st.fixed_dictionaries({"mimeType": st.just("image/png"), "data": TEXT})}),
+)
+GEMINI_BODY = st.fixed_dictionaries(
+    {
+        "contents": st.lists(
+            st.fixed_dictionaries(
+                {"parts": st.lists(GEMINI_PART, min_size=1, max_size=3)},
+                optional={"role": st.sampled_from(["user", "model", "function", "x"])},
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    },
+    optional={
+        "systemInstruction": st.fixed_dictionaries({"parts": st.just([{"text": "be brief"}])}),
+        "generationConfig": st.fixed_dictionaries(
+            {},
+            optional={
+                "maxOutputTokens": st.integers(-1, 2**40),
+                "temperature": st.floats(allow_nan=False, allow_infinity=False),
+                "candidateCount": st.integers(0, 3),
+                "thinkingConfig": st.just({"includeThoughts": True, "thinkingBudget": -1}),
+                "responseMimeType": st.sampled_from(["application/json", "text/plain"]),
+            },
+        ),
+        "tools": st.just([{"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "object"}}]}]),
+    },
+)
+GEMINI_METHODS = [
+    "/v1beta/models/demo:generateContent",
+    "/v1beta/models/demo:streamGenerateContent?alt=sse",
+    "/v1beta/models/demo:streamGenerateContent",
+    "/v1beta/models/demo:countTokens",
+    "/v1/models/demo:generateContent",
+    "/v1beta/models/nope:generateContent",
+]
+
+
+@FUZZ
+@given(data=st.data())
+def test_responses_and_gemini_routes_never_fail_with_a_server_error(gateway: Gateway, data: st.DataObject) -> None:
+    gemini = data.draw(st.booleans(), label="gemini")
+    route = data.draw(st.sampled_from(GEMINI_METHODS), label="route") if gemini else "/v1/responses"
+    valid = GEMINI_BODY if gemini else RESPONSES_BODY
+    kind = data.draw(st.sampled_from(["valid", "valid", "nearly", "json", "raw"]), label="kind")
+    if kind == "raw":
+        body = data.draw(RAW_BODIES)
+    elif kind == "json":
+        body = _json_bytes(data.draw(JSON))
+    else:
+        drawn = data.draw(valid if kind == "valid" else perturbed(valid))
+        body = _json_bytes(drawn if gemini else _with_stream(drawn, data.draw(st.booleans())))
+    auth = data.draw(st.sampled_from(["good", "good", "query", "wrong", "none"]), label="auth")
+    headers = {"content-type": "application/json"}
+    if auth == "good":
+        headers["x-goog-api-key" if gemini else "authorization"] = gateway.key if gemini else f"Bearer {gateway.key}"
+    elif auth == "query" and gemini:
+        route += ("&" if "?" in route else "?") + f"key={gateway.key}"
+    elif auth == "wrong":
+        headers["authorization"] = "Bearer sk-apipod-" + "0" * 40
+    answer = gateway.client.post(route, content=body, headers=headers)
+    check(answer, route)
+    if route.endswith(":streamGenerateContent") and answer.status_code == 200:
+        orjson.loads(answer.content)  # the array form is one JSON document, however the stream ended
 
 
 # A path segment: a "/" (even as %2F) splits it and "." or ".." are dot segments, and then the request routes

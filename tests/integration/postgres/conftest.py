@@ -23,7 +23,7 @@ ADMIN_DSN = os.environ.get("APIPOD_TEST_POSTGRES", "postgresql://postgres@127.0.
 
 TABLES = (
     "api_keys, upstreams, upstream_accounts, upstream_models, plans, plan_aliases, plan_routes, plan_budgets, "
-    "quota_windows, quota_reservations, usage_logs"
+    "quota_windows, quota_reservations, usage_logs, stored_responses"
 )
 
 

@@ -6,11 +6,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from apipod.adapters.postgres import PgCatalogStore, PgDatabase, PgKeyRepository, PgQuotaLedger, PgUsageLog
-from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.adapters.postgres import (
+    PgCatalogStore,
+    PgDatabase,
+    PgKeyRepository,
+    PgQuotaLedger,
+    PgResponseStore,
+    PgUsageLog,
+)
+from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, ResponseStore, UsageLog
 from tests.contracts.catalog import CatalogStoreContract
 from tests.contracts.keys import KeyRepositoryContract
 from tests.contracts.quota import QuotaLedgerContract
+from tests.contracts.responses import ResponseStoreContract
 from tests.contracts.usage import UsageLogContract
 
 
@@ -38,3 +46,11 @@ class TestPgUsageLog(UsageLogContract):
         log = PgUsageLog(pg)
         yield log
         await log.close()
+
+
+class TestPgResponseStore(ResponseStoreContract):
+    @pytest.fixture
+    async def store(self, pg: PgDatabase) -> ResponseStore:
+        # NOTE: conftest's ``pg`` empties the tables it knows; this one is emptied here.
+        await pg.pool.execute("TRUNCATE stored_responses")
+        return PgResponseStore(pg)

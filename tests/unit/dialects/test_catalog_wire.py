@@ -203,6 +203,16 @@ def test_an_upstream_row_reads_back_whole() -> None:
             "http(s)",
         ),
         ({"providers": [{"name": "p", "type": "openai", "api_keys": "sk"}]}, "providers[0].api_keys", "list"),
+        (
+            {"providers": [{"name": "p", "type": "openai", "responses_api": "maybe"}]},
+            "providers[0].responses_api",
+            "true or false",
+        ),
+        (
+            {"providers": [{"name": "p", "type": "anthropic", "responses_api": True}]},
+            "providers[0].responses_api",
+            "unknown",
+        ),
         ({"providers": [{"name": "p", "type": "mock", "api_keys": ["sk"]}]}, "providers[0].api_keys", "unknown"),
         ({"providers": [{"name": "p", "type": "antigravity", "projects": "x"}]}, "providers[0].projects", "list"),
         (
@@ -347,3 +357,8 @@ def test_a_stored_plan_reads_with_windows_by_name() -> None:
         "plans",
     )
     assert plan.budgets[0].window == Window(WindowUnit.HOURS, 5)
+
+
+def test_an_openai_provider_may_say_it_serves_the_responses_api() -> None:
+    catalog = catalog_from_document({"providers": [{"name": "p", "type": "openai", "responses_api": True}]})
+    assert catalog.upstreams[0].options == {"responses_api": True}

@@ -4,6 +4,7 @@ use-case tests. One process only; nothing survives a restart."""
 from apipod.adapters.memory.catalog import InMemoryCatalogStore
 from apipod.adapters.memory.keys import InMemoryKeyRepository
 from apipod.adapters.memory.quota import InMemoryQuotaLedger
+from apipod.adapters.memory.responses import InMemoryResponseStore
 from apipod.adapters.memory.system import FixedClock, SeededRandomness, SequentialIdGenerator
 from apipod.adapters.memory.usage import InMemoryUsageLog
 
@@ -12,6 +13,7 @@ __all__ = [
     "InMemoryCatalogStore",
     "InMemoryKeyRepository",
     "InMemoryQuotaLedger",
+    "InMemoryResponseStore",
     "InMemoryUsageLog",
     "SeededRandomness",
     "SequentialIdGenerator",

@@ -7,6 +7,7 @@ from apipod.adapters.postgres.key_events import CHANNEL, KeyChangeListener
 from apipod.adapters.postgres.keys import PgKeyRepository
 from apipod.adapters.postgres.migrations import check_schema, latest_version, migrate
 from apipod.adapters.postgres.quota import PgQuotaLedger
+from apipod.adapters.postgres.responses import PgResponseStore
 from apipod.adapters.postgres.usage import PgUsageLog
 
 run_migrations = migrate
@@ -18,6 +19,7 @@ __all__ = [
     "PgDatabase",
     "PgKeyRepository",
     "PgQuotaLedger",
+    "PgResponseStore",
     "PgUsageLog",
     "check_schema",
     "latest_version",

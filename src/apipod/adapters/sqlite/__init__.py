@@ -5,6 +5,7 @@ from apipod.adapters.sqlite.catalog import SqliteCatalogStore
 from apipod.adapters.sqlite.database import SqliteDatabase, sqlite_path_from_url
 from apipod.adapters.sqlite.keys import SqliteKeyRepository
 from apipod.adapters.sqlite.quota import SqliteQuotaLedger
+from apipod.adapters.sqlite.responses import SqliteResponseStore
 from apipod.adapters.sqlite.usage import SqliteUsageLog
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "SqliteDatabase",
     "SqliteKeyRepository",
     "SqliteQuotaLedger",
+    "SqliteResponseStore",
     "SqliteUsageLog",
     "sqlite_path_from_url",
 ]

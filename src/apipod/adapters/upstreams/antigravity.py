@@ -31,6 +31,7 @@ from apipod.adapters.upstreams.antigravity_wire import (
     build_body,
     envelope,
     is_claude_thinking,
+    tool_names,
     unwrap,
 )
 from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
@@ -99,7 +100,7 @@ class AntigravityUpstream(UpstreamClient):
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
         model = call.model.upstream_model
         body = build_body(request, model=model, stream=False)
-        names = gemini.tool_name_map(request)
+        names = tool_names(request, model)
 
         async def attempt(host: str, token: AccessToken, project: str) -> ChatResult:
             answer = await self._http.request_json(
@@ -122,7 +123,7 @@ class AntigravityUpstream(UpstreamClient):
     async def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         model = call.model.upstream_model
         body = build_body(request, model=model, stream=True)
-        names = gemini.tool_name_map(request)
+        names = tool_names(request, model)
 
         async def attempt(
             host: str, token: AccessToken, project: str

@@ -1,12 +1,13 @@
 """The Cloud Code request envelope and the body rules Antigravity adds to plain Gemini
 (docs/protocols/antigravity.md §5, §7).
 
-The body itself comes from the Gemini codec; this module adjusts it for Antigravity (stricter tool schemas,
-``systemInstruction`` with a role, a ``sessionId``) and, for Claude models, for the Claude rules of §5.1:
-VALIDATED tool calling, call ids on ``functionCall``/``functionResponse``, only signed thinking in the
-history, snake_case ``thinkingConfig`` with ``maxOutputTokens`` above the budget. The codec never emits
-``cache_control`` or ``safetySettings`` (the body is built from canonical fields), so there is nothing to
-strip. Answers arrive as ``{"response": {...}, "traceId": ...}`` and are unwrapped before decoding.
+The body itself comes from the Gemini codec (or, for a Gemini client and a Gemini model, is the client's
+own); this module adjusts it for Antigravity (stricter tool schemas, ``systemInstruction`` with a role, a
+``sessionId``) and, for Claude models, for the Claude rules of §5.1: VALIDATED tool calling, call ids on
+``functionCall``/``functionResponse``, only signed thinking in the history, snake_case ``thinkingConfig``
+with ``maxOutputTokens`` above the budget, a JSON instruction instead of a JSON mode. The codec never emits
+``cache_control`` or ``safetySettings`` and a forwarded body leaves them out, so there is nothing to strip.
+Answers arrive as ``{"response": {...}, "traceId": ...}`` and are unwrapped before decoding.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ from typing import Any
 import orjson
 
 from apipod.dialects import gemini
+from apipod.dialects.anthropic.upstream_request import json_instruction
+from apipod.dialects.gemini.request import forwarded_body, forwards_raw
 from apipod.domain.chat import ChatRequest, Role, ThinkingConfig, ThinkingMode
 from apipod.domain.stream import StreamEvent
 
 Json = dict[str, Any]
+
+# What a Gemini client's body is forwarded with: Cloud Code refuses safetySettings (the reference tools strip
+# them) and cannot know an AI Studio cachedContent.
+FORWARDED_FIELDS = ("contents", "systemInstruction", "tools", "toolConfig", "generationConfig")
 
 CLAUDE_THINKING_BETA = "interleaved-thinking-2025-05-14"
 DEFAULT_CLAUDE_BUDGET = 8192  # a thinking model asked for no budget: without one Claude thinks in <thinking> tags
@@ -57,20 +64,34 @@ def is_claude_thinking(model: str) -> bool:
 
 
 def build_body(request: ChatRequest, *, model: str, stream: bool) -> Json:
-    """The ``request`` member of the envelope: the Gemini body with Antigravity's rules applied."""
+    """The ``request`` member of the envelope: the Gemini body with Antigravity's rules applied.
+
+    A Gemini client's own body is forwarded for Gemini models (without ``safetySettings`` and
+    ``cachedContent``, which Cloud Code does not take); for Claude models it is translated like any other
+    dialect, since Claude's rules (call ids, only its own signatures) need the canonical conversation. The
+    client's values are shared, never changed: whatever is adjusted is copied first."""
     claude = is_claude(model)
-    body = gemini.encode_request(request, model=model, stream=stream, call_ids=claude)
+    if not claude and forwards_raw(request):
+        body = forwarded_body(request, FORWARDED_FIELDS)
+    else:
+        body = gemini.encode_request(request, model=model, stream=stream, call_ids=claude, forward=False)
     system = body.get("systemInstruction")
-    if isinstance(system, dict):
-        body["systemInstruction"] = {"role": "user", **system}
-    for tool in body.get("tools") or ():
-        declarations = tool.get("functionDeclarations")
-        if isinstance(declarations, list):
-            tool["functionDeclarations"] = [_strict_declaration(d, claude=claude) for d in declarations]
+    if isinstance(system, Mapping):
+        body["systemInstruction"] = {**system, "role": "user"}
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        body["tools"] = [_strict_tool(tool, claude=claude) for tool in tools]
     if claude:
         _claude_rules(body, request, model)
     body["sessionId"] = session_id(request)
     return body
+
+
+def tool_names(request: ChatRequest, model: str) -> dict[str, str]:
+    """Wire name -> client name for decoding the answer; nothing to restore when the client's body went as it is."""
+    if not is_claude(model) and forwards_raw(request):
+        return {}
+    return gemini.tool_name_map(request)
 
 
 def envelope(body: Json, *, model: str, project: str, now_ms: int) -> Json:
@@ -131,14 +152,26 @@ class EnvelopeDecoder:
         return self._inner.close()
 
 
-def _strict_declaration(declaration: Json, *, claude: bool) -> Json:
+def _strict_tool(tool: Any, *, claude: bool) -> Any:
+    declarations = tool.get("functionDeclarations") if isinstance(tool, Mapping) else None
+    if not isinstance(declarations, list):
+        return tool
+    return {
+        **tool,
+        "functionDeclarations": [
+            _strict_declaration(d, claude=claude) if isinstance(d, Mapping) else d for d in declarations
+        ],
+    }
+
+
+def _strict_declaration(declaration: Mapping[str, Any], *, claude: bool) -> Json:
     # NOTE: the codec's cleaned schemas are cached and shared between requests: build new dicts, never mutate.
     parameters = declaration.get("parameters")
     if isinstance(parameters, Mapping):
         return {**declaration, "parameters": _strict_schema(parameters)}
     if claude:  # VALIDATED mode needs at least one property
         return {**declaration, "parameters": _PLACEHOLDER}
-    return declaration
+    return dict(declaration)
 
 
 def _strict_schema(node: Mapping[str, Any]) -> Json:
@@ -180,6 +213,12 @@ def _claude_rules(body: Json, request: ChatRequest, model: str) -> None:
             signed_loop = any(p.get("thought") for p in parts)
     config: Json = body.get("generationConfig") or {}
     config.pop("thinkingConfig", None)
+    # Claude has no JSON mode: the response format becomes an instruction (as toward Anthropic itself).
+    config.pop("responseMimeType", None)
+    config.pop("responseJsonSchema", None)
+    if request.response_format is not None and (instruction := json_instruction(request.response_format)):
+        system = body.get("systemInstruction") or {"role": "user", "parts": []}
+        body["systemInstruction"] = {**system, "parts": [*system.get("parts", ()), {"text": instruction}]}
     budget = claude_budget(request.thinking, model)
     # docs/protocols/translation.md §5.4(4): a tool loop whose last call turn carries no signed thinking cannot continue
     # with thinking on (Claude answers 400), so thinking is switched off for this request.

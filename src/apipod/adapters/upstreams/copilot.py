@@ -66,7 +66,9 @@ class CopilotUpstream(UpstreamClient):
     def __init__(self, client: httpx.AsyncClient, clock: Clock, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self._tokens = CopilotTokens(client, clock, retry=retry)
         self._clock = clock
-        self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True, clock=clock)
+        # NOTE: responses=False: a Responses client is translated to Chat Completions here (the reasoning items it
+        # replays are tagged "copilot" and Copilot's /responses is not modelled).
+        self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True, clock=clock, responses=False)
         self._anthropic = AnthropicUpstream(client, retry=retry, clock=clock)
         self._http = UpstreamHttp(client, decode_error=dated(openai.decode_error, clock), retry=retry)
         self._models: dict[tuple[str, str], _Models] = {}

@@ -18,6 +18,7 @@ from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url
 from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import gemini as dialect
+from apipod.dialects.gemini.request import forwards_raw
 from apipod.domain.catalog import Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
 from apipod.domain.errors import UpstreamUnavailableError
@@ -33,7 +34,8 @@ class GoogleAIStudioUpstream(UpstreamClient):
 
     Gemini rarely returns tool call ids, so the codec makes them (``ids``: injectable for tests). Tool
     names Gemini would reject are rewritten on the way out and restored on the way back. The upstream's
-    configured ``headers`` are added first; the key header always wins.
+    configured ``headers`` are added first; the key header always wins. A Gemini client's own body is
+    forwarded as it is (its names untouched), not translated.
     """
 
     kind = UpstreamKind.GOOGLE_AI_STUDIO
@@ -61,7 +63,7 @@ class GoogleAIStudioUpstream(UpstreamClient):
         )
         if not isinstance(answer, Mapping):
             raise UpstreamUnavailableError("The upstream's answer is not a JSON object.", upstream=call.upstream.name)
-        result = dialect.decode_response(answer, ids=self._ids, names=dialect.tool_name_map(request))
+        result = dialect.decode_response(answer, ids=self._ids, names=_names(request))
         return result if result.model else attrs.evolve(result, model=model)
 
     def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -73,7 +75,7 @@ class GoogleAIStudioUpstream(UpstreamClient):
             _method_url(call.upstream, model, "streamGenerateContent") + "?alt=sse",
             headers=_headers(call.upstream, call.account.secret),
             body=body,
-            decoder=dialect.StreamDecoder(ids=self._ids, names=dialect.tool_name_map(request)),
+            decoder=dialect.StreamDecoder(ids=self._ids, names=_names(request)),
         )
 
     async def list_models(self, upstream: Upstream) -> list[str]:
@@ -97,6 +99,11 @@ class GoogleAIStudioUpstream(UpstreamClient):
             if not isinstance(token, str) or not token:
                 break
         return names
+
+
+def _names(request: ChatRequest) -> dict[str, str]:
+    """Wire name -> client name; nothing to restore when the client's body went as it is."""
+    return {} if forwards_raw(request) else dialect.tool_name_map(request)
 
 
 def _base_url(upstream: Upstream) -> str:

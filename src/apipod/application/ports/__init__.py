@@ -4,6 +4,7 @@ from apipod.application.ports.catalog import CatalogStore
 from apipod.application.ports.keys import KeyRepository
 from apipod.application.ports.limits import LimitStore
 from apipod.application.ports.quota import QuotaLedger
+from apipod.application.ports.responses import ResponseStore
 from apipod.application.ports.system import Clock, IdGenerator, Randomness
 from apipod.application.ports.telemetry import (
     REQUEST_NOTES,
@@ -29,6 +30,7 @@ __all__ = [
     "QuotaLedger",
     "Randomness",
     "RequestNotes",
+    "ResponseStore",
     "Telemetry",
     "UpstreamCall",
     "UpstreamClient",

@@ -1,18 +1,24 @@
 """Upstream side: a canonical ``ChatRequest`` to the body sent to an Anthropic-compatible upstream.
 
 Same-dialect requests pass through (fields apipod does not model survive). Requests from other dialects
-are built from the canonical fields with Anthropic's constraints applied (docs/protocols/translation.md §1-§5, §9).
+(Responses and Gemini clients included: their ``raw`` is never read here) are built from the canonical fields
+with Anthropic's constraints applied (docs/protocols/translation.md §1-§5, §9). The Messages API has no JSON
+mode: a ``response_format`` becomes a closing system instruction (``json_instruction``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from apipod.dialects.anthropic._convert import assistant_block
 from apipod.domain.chat import (
     ChatRequest,
     ImagePart,
     Message,
+    ResponseFormat,
+    ResponseFormatKind,
     Role,
     TextPart,
     ThinkingConfig,
@@ -62,6 +68,8 @@ def _build(request: ChatRequest, *, model: str, stream: bool) -> dict[str, Any]:
             turns[-1][1].extend(blocks)
         else:
             turns.append((role, blocks))
+    if request.response_format is not None and (instruction := json_instruction(request.response_format)):
+        system.append(TextPart(instruction))
     thinking = request.thinking
     if thinking is not None and _thinking_on(thinking) and _tool_loop_without_thinking(turns):
         thinking = None  # Anthropic would answer 400 (docs/protocols/translation.md §5.4 point 4)
@@ -94,6 +102,16 @@ def _build(request: ChatRequest, *, model: str, stream: bool) -> dict[str, Any]:
         body["metadata"] = {"user_id": request.user}
     body["stream"] = stream
     return body
+
+
+def json_instruction(spec: ResponseFormat) -> str | None:
+    """What asks a model without a JSON mode for JSON only (the schema given inline); None for plain text."""
+    if spec.kind is ResponseFormatKind.TEXT:
+        return None
+    text = "Answer with only one JSON object: no other text before or after it, no Markdown code fence."
+    if spec.kind is ResponseFormatKind.JSON_SCHEMA and spec.schema:
+        text += " The object must be valid against this JSON Schema: " + orjson.dumps(spec.schema).decode()
+    return text
 
 
 def _turn(message: Message) -> Turn:

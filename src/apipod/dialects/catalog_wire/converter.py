@@ -26,6 +26,7 @@ from apipod.dialects.catalog_wire.tables import (
     KeyedProviderTable,
     MockProviderTable,
     ModelTable,
+    OpenAIProviderTable,
     ProviderTable,
 )
 from apipod.domain.catalog import (
@@ -279,6 +280,7 @@ def make_converter(*, stored: bool = False) -> cattrs.Converter:
     common = _provider_fields()
     c.register_structure_hook(ProviderTable, _provider(c))
     c.register_structure_hook(KeyedProviderTable, table_hook(c, KeyedProviderTable, **common))
+    c.register_structure_hook(OpenAIProviderTable, table_hook(c, OpenAIProviderTable, **common))
     copilot_strings = ("client_id", "editor_version", "editor_plugin_version", "integration_id", "user_agent")
     c.register_structure_hook(
         CopilotProviderTable,

@@ -76,6 +76,14 @@ class KeyedProviderTable(ProviderTable):
 
 
 @attrs.frozen(kw_only=True)
+class OpenAIProviderTable(KeyedProviderTable):
+    """openai (and its aliases). ``responses_api``: the provider also serves ``/responses``, so Responses-API
+    clients are forwarded there in their own dialect instead of being translated to chat completions."""
+
+    responses_api: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CopilotProviderTable(ProviderTable):
     github_tokens: tuple[str, ...] = ()
     token_url: str | None = None
@@ -113,7 +121,7 @@ class MockProviderTable(ProviderTable):
 
 
 PROVIDER_TABLES: Mapping[UpstreamKind, type[ProviderTable]] = {
-    UpstreamKind.OPENAI: KeyedProviderTable,
+    UpstreamKind.OPENAI: OpenAIProviderTable,
     UpstreamKind.ANTHROPIC: KeyedProviderTable,
     UpstreamKind.GOOGLE_AI_STUDIO: KeyedProviderTable,
     UpstreamKind.COPILOT: CopilotProviderTable,

@@ -20,7 +20,15 @@ from apipod.dialects._fields import (
 )
 from apipod.dialects.openai.mapping import EFFORTS, thinking_from_effort
 from apipod.dialects.openai.messages import decode_messages
-from apipod.domain.chat import ChatRequest, ThinkingConfig, ToolChoice, ToolChoiceKind, ToolSpec
+from apipod.domain.chat import (
+    ChatRequest,
+    ResponseFormat,
+    ResponseFormatKind,
+    ThinkingConfig,
+    ToolChoice,
+    ToolChoiceKind,
+    ToolSpec,
+)
 from apipod.domain.errors import InvalidRequestError
 
 _CHOICES = {"auto": ToolChoiceKind.AUTO, "none": ToolChoiceKind.NONE, "required": ToolChoiceKind.REQUIRED}
@@ -81,6 +89,7 @@ def _decode(body: Mapping[str, Any]) -> ChatRequest:
         user=optional_str(body, "user"),
         dialect="openai",
         raw=body,
+        response_format=_response_format(body.get("response_format")),
     )
 
 
@@ -120,6 +129,35 @@ def _thinking(body: Mapping[str, Any]) -> ThinkingConfig | None:
     if thinking is None:
         raise FieldError("reasoning_effort", f"unknown value '{effort}'; expected one of {', '.join(EFFORTS)}.")
     return thinking
+
+
+def _response_format(value: object) -> ResponseFormat | None:
+    """``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}``;
+    ``text`` (the default) is no constraint."""
+    if value is None:
+        return None
+    spec = as_object(value, "response_format")
+    kind = spec.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return ResponseFormat(kind=ResponseFormatKind.JSON_OBJECT)
+    if kind != "json_schema":
+        raise FieldError("response_format.type", f"unknown value {kind!r}; expected text, json_object or json_schema.")
+    try:
+        details = as_object(spec.get("json_schema"), "json_schema")
+        try:
+            schema = details.get("schema")
+            return ResponseFormat(
+                kind=ResponseFormatKind.JSON_SCHEMA,
+                schema=None if schema is None else as_object(schema, "schema"),
+                name=optional_str(details, "name"),
+                strict=optional_bool(details, "strict"),
+            )
+        except FieldError as error:
+            raise error.under("json_schema") from None
+    except FieldError as error:
+        raise error.under("response_format") from None
 
 
 def _tools(value: object) -> tuple[ToolSpec, ...]:

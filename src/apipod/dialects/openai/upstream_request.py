@@ -1,7 +1,8 @@
 """Upstream side: canonical ``ChatRequest`` -> the body for an OpenAI-compatible upstream.
 
 Same dialect: the client's body goes through untouched but for ``model``/``stream``/``stream_options``.
-Another dialect: built from canonical fields. Thinking history is dropped (OpenAI proper rejects
+Another dialect (a Responses or Gemini client's too: their ``raw`` is never read here): built from canonical
+fields, ``response_format`` included. Thinking history is dropped (OpenAI proper rejects
 ``reasoning_content`` in requests) and so is anything without an OpenAI equivalent (``top_k``,
 ``metadata``, cache hints).
 """
@@ -11,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apipod.dialects.openai.mapping import data_url, effort_from_thinking, signature_field
+from apipod.dialects.openai.mapping import EFFORTS, data_url, effort_from_thinking, signature_field
 from apipod.domain.chat import (
     ChatRequest,
     ImagePart,
     Message,
+    ResponseFormat,
+    ResponseFormatKind,
     Role,
     TextPart,
+    ThinkingConfig,
+    ThinkingMode,
     ThinkingPart,
     ToolChoice,
     ToolChoiceKind,
@@ -55,13 +60,36 @@ def encode_request(request: ChatRequest, *, model: str, stream: bool, reasoning_
         body["stop"] = list(request.stop[:_MAX_STOP])
     if request.user:
         body["user"] = request.user
-    effort = effort_from_thinking(request.thinking)
+    effort = _effort(request.thinking)
     if effort is not None:
         body["reasoning_effort"] = effort
+    if request.response_format is not None:
+        response_format = encode_response_format(request.response_format)
+        if response_format is not None:
+            body["response_format"] = response_format
     body["stream"] = stream
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _effort(thinking: ThinkingConfig | None) -> str | None:
+    """The client's own effort word when it said one (a Responses client does), else one from the budget."""
+    if thinking is not None and thinking.mode is ThinkingMode.ENABLED and thinking.effort in EFFORTS:
+        return thinking.effort
+    return effort_from_thinking(thinking)
+
+
+def encode_response_format(spec: ResponseFormat) -> dict[str, Any] | None:
+    """Chat Completions' ``response_format``; None for plain text (the default, not worth sending)."""
+    if spec.kind is ResponseFormatKind.JSON_OBJECT or (spec.kind is ResponseFormatKind.JSON_SCHEMA and not spec.schema):
+        return {"type": "json_object"}
+    if spec.kind is ResponseFormatKind.JSON_SCHEMA:
+        schema: dict[str, Any] = {"name": spec.name or "response", "schema": spec.schema}
+        if spec.strict is not None:
+            schema["strict"] = spec.strict
+        return {"type": "json_schema", "json_schema": schema}
+    return None
 
 
 def _passthrough(raw: Mapping[str, Any], *, model: str, stream: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import falcon.asgi
 from dishka import AsyncContainer
 
 from apipod.domain.errors import ApipodError
-from apipod.entrypoints.http import admin, chat, health, metrics
+from apipod.entrypoints.http import admin, chat, gemini, health, metrics, responses
 from apipod.entrypoints.http.client_dialects import AnthropicClients, OpenAIClients
 from apipod.entrypoints.http.errors import handle_apipod_error, handle_unexpected, serialize_http_error
 from apipod.entrypoints.http.header_limits import HeaderLimits
@@ -69,6 +69,12 @@ def create_app(
     app.add_route("/v1/messages", chat.ChatResource(AnthropicClients(), max_body_bytes=size))
     app.add_route("/v1/messages/count_tokens", chat.CountTokens(max_body_bytes=size))
     app.add_route("/v1/models", chat.Models())
+    app.add_route("/v1/models/{target:path}", gemini.GeminiModel(max_body_bytes=size, openai_too=True))
+    app.add_route("/v1beta/models", gemini.GeminiModels())
+    app.add_route("/v1beta/models/{target:path}", gemini.GeminiModel(max_body_bytes=size))
+    for prefix in ("/v1", ""):
+        app.add_route(f"{prefix}/responses", responses.CreateResponse(max_body_bytes=size))
+        app.add_route(f"{prefix}/responses/{{response_id}}", responses.StoredResponse())
     app.add_route("/v1/key", chat.KeyInfo())
     for path, resource, suffix in (
         ("/admin/create-key", admin.CreateKey, None),

@@ -10,6 +10,7 @@ from dishka import AsyncContainer
 
 from apipod.application.ports import MetricsPage
 from apipod.application.ports.health import StoreProbe
+from apipod.application.response_history import ResponseHistory
 from apipod.bootstrap.runtime import Runtime, resolve_admin_secret, start_runtime
 from apipod.bootstrap.settings import Settings, environment, load_settings
 from apipod.entrypoints.http.admin_guard import AdminGuard
@@ -34,7 +35,12 @@ def app_for(settings: Settings, env: dict[str, str], admin_secret: str, serving:
 
     async def startup() -> None:
         started = await start_runtime(settings, env, HttpRequestProvider(), ServingProvider(serving))
-        for needed in (AdminGuard, StoreProbe, MetricsPage):  # APP objects exist before the first request (no lock)
+        for needed in (
+            AdminGuard,
+            StoreProbe,
+            MetricsPage,
+            ResponseHistory,
+        ):  # APP objects exist before the first request (no lock)
             await started.container.get(needed)
         runtime.append(started)
         # PERF: everything built at start-up lives as long as the process; moving it out of the collector's

@@ -1,12 +1,14 @@
-"""The chat resources: OpenAI's /v1/chat/completions and Anthropic's /v1/messages. They only decode, call
-the gateway and encode: every rule lives in the application layer."""
+"""The chat resources: OpenAI's /v1/chat/completions and Anthropic's /v1/messages (Responses and Gemini have
+modules of their own, on the same ``ChatCall``). They only decode, call the gateway and encode: every rule
+lives in the application layer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import falcon
 import falcon.asgi
@@ -16,6 +18,7 @@ from dishka import FromDishka
 from apipod.application.authenticate_key import Principal
 from apipod.application.gateway import Gateway
 from apipod.dialects import anthropic as anthropic_dialect
+from apipod.dialects import gemini as gemini_dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.domain.errors import (
     ApipodError,
@@ -28,18 +31,13 @@ from apipod.domain.errors import (
 )
 from apipod.domain.stream import FailureKind, StreamEvent, StreamFailed
 from apipod.entrypoints.http.client_dialects import ClientDialect
-from apipod.entrypoints.http.errors import ANTHROPIC, OPENAI
+from apipod.entrypoints.http.errors import ANTHROPIC, GEMINI, OPENAI
 from apipod.entrypoints.http.request_body import read_json_object
 from apipod.entrypoints.http.request_scope import AppObjects, RequestId, RequestLifetime, inject
 from apipod.entrypoints.http.serving import ServingOf
-from apipod.entrypoints.http.streaming import SHUTTING_DOWN, StreamControl, failed, frames
+from apipod.entrypoints.http.streaming import SHUTTING_DOWN, FrameEncoder, StreamControl, failed, frames
 
 log = logging.getLogger("apipod.http")
-
-KEEPALIVES = {ANTHROPIC: b'event: ping\ndata: {"type": "ping"}\n\n'}
-"""A keep-alive in the client's dialect: Anthropic clients know a ``ping`` event; for the others an SSE
-comment line, which every SSE parser skips."""
-COMMENT_KEEPALIVE = b": keep-alive\n\n"
 
 
 class ChatResource:
@@ -48,9 +46,7 @@ class ChatResource:
     def __init__(self, dialect: ClientDialect, *, max_body_bytes: int) -> None:
         self._dialect = dialect
         self._max_body_bytes = max_body_bytes
-        self._engine = AppObjects()
-        self._keepalive = KEEPALIVES.get(dialect.name, COMMENT_KEEPALIVE)
-        self._serving_of = ServingOf()
+        self._chat = ChatCall()
         self.dialect = dialect.name
 
     @inject
@@ -62,22 +58,50 @@ class ChatResource:
         request_id: FromDishka[RequestId],
         lifetime: FromDishka[RequestLifetime],
     ) -> None:
-        gateway, clock = await self._engine.of(req)
         body = await read_json_object(req, self._max_body_bytes)
-        request = self._dialect.decode(body, req.headers)
+        await self._chat.serve(req, resp, self._dialect, body, principal, request_id, lifetime)
+
+
+class ChatCall:
+    """Serves one decoded chat call in any client dialect, streamed or not: what every chat resource shares.
+    ``after`` (when given) receives the answer as the client got it, once it is complete (a stored Response)."""
+
+    def __init__(self) -> None:
+        self._engine = AppObjects()
+        self._serving_of = ServingOf()
+
+    async def serve(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        dialect: ClientDialect,
+        body: dict[str, Any],
+        principal: Principal,
+        request_id: str,
+        lifetime: RequestLifetime,
+        *,
+        after: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        gateway, clock = await self._engine.of(req)
+        request = dialect.decode(body, req.headers)
         created = int(clock.now().timestamp())
         lifetime.watch()  # from here a client that goes away cancels the upstream call at once
         if not request.stream:
             result = await gateway.complete(principal, request, request_id=request_id)
+            answer = dialect.encode(result, body, response_id=request_id, created=created)
+            if after is not None:
+                await after(answer)
             resp.content_type = falcon.MEDIA_JSON
-            resp.data = orjson.dumps(self._dialect.encode(result, model=request.model, created=created))
+            resp.data = orjson.dumps(answer)
             return
+        encoder, keepalive = dialect.stream_encoder(body, model=request.model, response_id=request_id, created=created)
         serving = await self._serving_of(req)
         control = StreamControl(
             serving.streams,
             interval=serving.keepalive_seconds,
-            keepalive=self._keepalive,
+            keepalive=keepalive,
             flush_delay=serving.flush_delay,
+            content_type=dialect.content_type,
         )
         lifetime.on_close(control.aclose)
         events: AsyncIterator[StreamEvent]
@@ -100,11 +124,25 @@ class ChatResource:
             lifetime.on_close(stream.aclose)
             events = stream
         control.waiting = False
-        encoder = self._dialect.stream_encoder(body, model=request.model, message_id=request_id, created=created)
-        resp.content_type = "text/event-stream"
+        if after is not None:
+            lifetime.on_close(_after_stream(encoder, after))
+        resp.content_type = dialect.content_type.decode()
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
         resp.stream = frames(events, encoder, control)
+
+
+def _after_stream(
+    encoder: FrameEncoder, after: Callable[[dict[str, Any]], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """When the request ends: the complete answer to ``after``, if the stream got that far."""
+
+    async def run() -> None:
+        answer = getattr(encoder, "response", None)
+        if isinstance(answer, dict):
+            await after(answer)
+
+    return run
 
 
 def _failure_of(exc: Exception) -> StreamFailed:
@@ -142,7 +180,8 @@ class CountTokens:
 
 class Models:
     """/v1/models: the names the key may ask for, in OpenAI's shape or, when the request carries
-    ``anthropic-version``, Anthropic's (errors too: see ``errors.dialect_of``)."""
+    ``anthropic-version``, Anthropic's, or with ``x-goog-api-key`` Gemini's (errors too: see
+    ``errors.dialect_of``)."""
 
     @inject
     async def on_get(
@@ -152,6 +191,11 @@ class Models:
         principal: FromDishka[Principal],
         gateway: FromDishka[Gateway],
     ) -> None:
+        if req.get_header("x-goog-api-key") is not None:  # a Gemini client on /v1/ (GOOGLE_GENAI_API_VERSION=v1)
+            req.context.dialect = GEMINI
+            resp.content_type = falcon.MEDIA_JSON
+            resp.data = orjson.dumps(gemini_dialect.encode_models(await gateway.models(principal)))
+            return
         anthropic = req.get_header("anthropic-version") is not None
         req.context.dialect = ANTHROPIC if anthropic else OPENAI
         names = await gateway.models(principal)

@@ -14,6 +14,7 @@ import orjson
 
 from apipod.application.ports import REQUEST_NOTES
 from apipod.dialects import anthropic as anthropic_dialect
+from apipod.dialects import gemini as gemini_dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.domain.errors import (
     ApipodError,
@@ -40,6 +41,8 @@ log = logging.getLogger("apipod.http")
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+RESPONSES = "responses"  # OpenAI's Responses API: OpenAI's error shape
+GEMINI = "gemini"
 ADMIN = "admin"
 
 
@@ -118,11 +121,16 @@ def error_body(error: Exception, dialect: str) -> dict[str, Any]:
             kind = _UPSTREAM_REJECTED_ANTHROPIC.get(error.status, "invalid_request_error")
         answer = anthropic_dialect.encode_error(status=status_for(error, dialect), kind=kind, message=message)
         return _with_request_id(answer, answer)
-    if dialect == OPENAI:
+    if dialect == GEMINI:
+        answer = gemini_dialect.error_body(status_for(error, dialect), message)
+        return _with_request_id(answer, answer.get("error"))
+    if dialect in (OPENAI, RESPONSES):
         param = error.param if isinstance(error, InvalidRequestError) else None
         code = spec.openai_code
         if isinstance(error, NotFoundError) and not isinstance(error, ModelNotFoundError):
             code = "not_found"
+        elif isinstance(error, InvalidRequestError) and error.code:
+            code = error.code
         answer = openai_dialect.encode_error(
             status=status_for(error, dialect), kind=spec.openai_type, message=message, param=param, code=code
         )
@@ -162,7 +170,14 @@ def dialect_of(req: falcon.asgi.Request) -> str:
         return ADMIN
     if path.startswith("/v1/messages") or req.get_header("anthropic-version"):
         return ANTHROPIC
+    if is_gemini_path(path) or req.get_header("x-goog-api-key"):
+        return GEMINI
     return OPENAI
+
+
+def is_gemini_path(path: str) -> bool:
+    """Gemini's URLs: anything under ``/v1beta/``, and ``/v1/models/{model}:{method}``."""
+    return path.startswith("/v1beta/") or path == "/v1beta" or (path.startswith("/v1/models/") and ":" in path)
 
 
 async def handle_apipod_error(

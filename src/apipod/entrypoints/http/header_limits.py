@@ -16,7 +16,9 @@ import attrs
 import orjson
 
 from apipod.dialects import anthropic as anthropic_dialect
+from apipod.dialects import gemini as gemini_dialect
 from apipod.dialects import openai as openai_dialect
+from apipod.entrypoints.http.errors import is_gemini_path
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +66,8 @@ def dialect_for(path: str, headers: Iterable[tuple[bytes, bytes]]) -> str:
         return "admin"
     if path.startswith("/v1/messages") or any(name.lower() == b"anthropic-version" for name, _ in headers):
         return "anthropic"
+    if is_gemini_path(path):
+        return "gemini"
     return "openai"
 
 
@@ -71,6 +75,8 @@ def refusal_body(dialect: str, problem: str) -> bytes:
     message = f"Request header fields too large: {problem}."
     if dialect == "anthropic":
         body = anthropic_dialect.encode_error(status=STATUS, kind="request_too_large", message=message)
+    elif dialect == "gemini":
+        body = gemini_dialect.error_body(STATUS, message)
     elif dialect == "admin":
         body = {"error": {"type": "invalid_request", "message": message}}
     else:

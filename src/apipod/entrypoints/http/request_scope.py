@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, NewType, TypeVar
+from urllib.parse import parse_qs
 
 import attrs
 import falcon.asgi
@@ -24,6 +25,7 @@ from apipod.application.gateway import Gateway
 from apipod.application.ports import REQUEST_NOTES, Clock, FinishedRequest, IdGenerator, RequestNotes, Telemetry
 from apipod.domain.errors import AuthenticationError, StorageError
 from apipod.entrypoints.http.admin_guard import AdminGuard
+from apipod.entrypoints.http.errors import is_gemini_path
 from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
 from apipod.entrypoints.http.streaming import Scope as AsgiScope
 
@@ -135,7 +137,9 @@ class HttpRequestProvider(Provider):
 
 
 def credential_of(scope: AsgiScope) -> str | None:
-    """``Authorization: Bearer <key>`` or ``x-api-key``; a malformed Authorization header is a 401."""
+    """``Authorization: Bearer <key>``, ``x-api-key`` or Gemini's ``x-goog-api-key``; on Gemini's URLs also
+    ``?key=`` (what Google's own API takes; never written to the access log, which logs the path only).
+    A malformed Authorization header is a 401."""
     api_key = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -144,8 +148,12 @@ def credential_of(scope: AsgiScope) -> str | None:
             if scheme.lower() != "bearer" or not token:
                 raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
             return token
-        if name == b"x-api-key" and value:
+        if (name == b"x-api-key" or name == b"x-goog-api-key") and value:
             api_key = bytes(value).decode("latin-1")
+    if api_key is None and scope.get("query_string") and is_gemini_path(scope["path"]):
+        for key in parse_qs(bytes(scope["query_string"]).decode("latin-1")).get("key", ()):
+            if key:
+                return key
     return api_key
 
 

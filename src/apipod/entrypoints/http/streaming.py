@@ -44,10 +44,12 @@ async def frames(
     if control is None:
         async for item in events:
             encoded = encoder.encode(item)
+            if isinstance(item, StreamFailed):
+                async for frame in _failure_frames(encoded):
+                    yield frame
+                return
             if encoded:
                 yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
-            if isinstance(item, StreamFailed):
-                return
         return
     clock = control.clock
     step = events.__anext__
@@ -70,12 +72,25 @@ async def frames(
                 control.waiting = False
                 control.last = clock()
             encoded = encoder.encode(event)
+            if isinstance(event, StreamFailed):
+                async for frame in _failure_frames(encoded):
+                    yield frame
+                return
             if encoded:
                 yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
-            if isinstance(event, StreamFailed):
-                return
     finally:
         control.close()
+
+
+async def _failure_frames(encoded: list[bytes]) -> AsyncIterator[bytes]:
+    """The frames that end a failed stream, the error frame in a network write of its own: what came before it
+    is flushed first (a loop turn passes, so ``CoalescingSend`` writes its pending frames). Gemini's SDK only
+    recognises a mid-stream error object that arrives on its own (docs/protocols/gemini-cli.md §6)."""
+    if len(encoded) > 1:
+        yield b"".join(encoded[:-1])
+    if encoded:
+        await asyncio.sleep(0)
+        yield encoded[-1]
 
 
 async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
@@ -111,6 +126,7 @@ class StreamControl:
     """
 
     __slots__ = (
+        "_content_type",
         "_frame",
         "_interval",
         "_loop",
@@ -127,14 +143,21 @@ class StreamControl:
     )
 
     def __init__(
-        self, registry: set[StreamControl], *, interval: float, keepalive: bytes, flush_delay: float = 0.0
+        self,
+        registry: set[StreamControl],
+        *,
+        interval: float,
+        keepalive: bytes | Callable[[], bytes],
+        flush_delay: float = 0.0,
+        content_type: bytes = b"text/event-stream",
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.clock = self._loop.time
         self._registry = registry
         self._task = asyncio.current_task()
         self._send = CURRENT_SEND.get()
-        self._frame = keepalive
+        self._frame = keepalive  # bytes, or a callable when the frame changes (a Responses sequence number)
+        self._content_type = content_type
         self._interval = interval
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -154,7 +177,8 @@ class StreamControl:
         now = self.clock()
         quiet = now - self.last
         if quiet + 0.001 >= self._interval:
-            self._send.keepalive(self._frame, start=not self.committed)
+            frame = self._frame if isinstance(self._frame, bytes) else self._frame()
+            self._send.keepalive(frame, start=not self.committed, content_type=self._content_type)
             self.committed = True
             self.last = now
             quiet = 0.0
@@ -260,7 +284,7 @@ class CoalescingSend:
                 self._lifetime.responded = True
         await self._send(message)
 
-    def keepalive(self, frame: bytes, *, start: bool) -> None:
+    def keepalive(self, frame: bytes, *, start: bool, content_type: bytes = b"text/event-stream") -> None:
         """Write ``frame`` soon, after the write under way, if any (then the client is not idle anyway);
         with ``start``, the stream's 200 and headers first."""
         if self._flushing is not None and not self._flushing.done():
@@ -269,12 +293,12 @@ class CoalescingSend:
             if self._started:
                 return  # the app answered already; its own body follows
             self._started = self._streaming = True
-        self._flushing = self._loop.create_task(self._keepalive(frame, start))
+        self._flushing = self._loop.create_task(self._keepalive(frame, start, content_type))
         self._flushing.add_done_callback(_retrieve)
 
-    async def _keepalive(self, frame: bytes, start: bool) -> None:
+    async def _keepalive(self, frame: bytes, start: bool, content_type: bytes) -> None:
         if start:
-            headers = [*STREAM_HEADERS, self._header]
+            headers = [(b"content-type", content_type), *STREAM_HEADERS[1:], self._header]
             await self._send({"type": "http.response.start", "status": 200, "headers": headers})
         await self._send({"type": "http.response.body", "body": frame, "more_body": True})
 

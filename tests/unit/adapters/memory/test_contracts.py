@@ -8,12 +8,14 @@ from apipod.adapters.memory import (
     InMemoryCatalogStore,
     InMemoryKeyRepository,
     InMemoryQuotaLedger,
+    InMemoryResponseStore,
     InMemoryUsageLog,
 )
-from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, ResponseStore, UsageLog
 from tests.contracts.catalog import CatalogStoreContract
 from tests.contracts.keys import KeyRepositoryContract
 from tests.contracts.quota import QuotaLedgerContract
+from tests.contracts.responses import ResponseStoreContract
 from tests.contracts.usage import UsageLogContract
 
 
@@ -39,3 +41,9 @@ class TestInMemoryUsageLog(UsageLogContract):
     @pytest.fixture
     async def log(self) -> UsageLog:
         return InMemoryUsageLog()
+
+
+class TestInMemoryResponseStore(ResponseStoreContract):
+    @pytest.fixture
+    async def store(self) -> ResponseStore:
+        return InMemoryResponseStore()

@@ -12,12 +12,14 @@ from apipod.adapters.sqlite import (
     SqliteDatabase,
     SqliteKeyRepository,
     SqliteQuotaLedger,
+    SqliteResponseStore,
     SqliteUsageLog,
 )
-from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, UsageLog
+from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, ResponseStore, UsageLog
 from tests.contracts.catalog import CatalogStoreContract
 from tests.contracts.keys import KeyRepositoryContract
 from tests.contracts.quota import QuotaLedgerContract
+from tests.contracts.responses import ResponseStoreContract
 from tests.contracts.usage import UsageLogContract
 
 
@@ -53,3 +55,9 @@ class TestSqliteUsageLog(UsageLogContract):
         log = SqliteUsageLog(db)
         yield log
         await log.flush()
+
+
+class TestSqliteResponseStore(ResponseStoreContract):
+    @pytest.fixture
+    async def store(self, db: SqliteDatabase) -> ResponseStore:
+        return SqliteResponseStore(db)
