@@ -3,6 +3,9 @@ empty store. Tests look things up by name: the order of a snapshot is not part o
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import attrs
 import pytest
 
 from apipod.application.ports import CatalogStore
@@ -11,6 +14,7 @@ from apipod.domain.catalog import (
     Alias,
     Catalog,
     ModelLimits,
+    ModelPrices,
     Plan,
     Route,
     Timeouts,
@@ -18,7 +22,7 @@ from apipod.domain.catalog import (
     UpstreamKind,
     UpstreamModel,
 )
-from apipod.domain.errors import NotFoundError
+from apipod.domain.errors import ConflictError, NotFoundError
 from apipod.domain.quota import Budget
 from tests.contracts.builders import DAY, FIVE_HOURS, MONTH, make_model, make_plan, make_upstream
 
@@ -211,3 +215,87 @@ class CatalogStoreContract:
 
         assert [u.name for u in before.upstreams] == ["openai"]
         assert len((await store.snapshot()).upstreams) == 2
+
+    # -- prices, currency, deletes ---------------------------------------------------------------------
+
+    async def test_prices_are_kept_exactly(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai"))
+        prices = ModelPrices(
+            input=Decimal("0.15"), output=Decimal("0.6"), cache_read=Decimal("0.075"), cache_write=None
+        )
+        model = attrs.evolve(make_model("mini"), prices=prices)
+
+        await store.upsert_model(model)
+
+        assert model_named(await store.snapshot(), "mini") == model
+        repriced = attrs.evolve(model, prices=ModelPrices(input=Decimal("0.0000000001"), output=Decimal("123456.789")))
+        await store.upsert_model(repriced)
+        assert model_named(await store.snapshot(), "mini").prices == repriced.prices
+
+    async def test_a_money_budget_is_kept_exactly(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai"))
+        await store.upsert_model(make_model("mini"))
+        plan = make_plan("pro", budgets=(Budget(window=DAY, cost=Decimal("25.10")), Budget(window=MONTH, tokens=5)))
+
+        await store.upsert_plan(plan)
+
+        assert plan_named(await store.snapshot(), "pro") == plan
+
+    async def test_the_currency_is_usd_until_set(self, store: CatalogStore) -> None:
+        assert (await store.snapshot()).currency == "USD"
+
+        await store.set_currency("EUR")
+        try:
+            assert (await store.snapshot()).currency == "EUR"
+        finally:
+            await store.set_currency("USD")  # a shared database outlives the test (its tables are emptied)
+
+    async def test_delete_plan(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai"))
+        await store.upsert_model(make_model("mini"))
+        await store.upsert_plan(make_plan("pro"))
+        await store.upsert_plan(make_plan("free"))
+
+        await store.delete_plan("pro")
+
+        assert [p.name for p in (await store.snapshot()).plans] == ["free"]
+        with pytest.raises(NotFoundError):
+            await store.delete_plan("pro")
+
+    async def test_a_model_a_plan_routes_to_cannot_be_deleted(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai"))
+        await store.upsert_model(make_model("mini"))
+        await store.upsert_model(make_model("big"))
+        await store.upsert_plan(make_plan("pro", aliases=(Alias("fast", (Route("big", 1.0),)),)))
+
+        with pytest.raises(ConflictError):
+            await store.delete_model("mini")
+        with pytest.raises(ConflictError):
+            await store.delete_model("big")  # named by an alias only
+        await store.delete_plan("pro")
+        await store.delete_model("big")
+
+        assert [m.name for m in (await store.snapshot()).models] == ["mini"]
+        with pytest.raises(NotFoundError):
+            await store.delete_model("big")
+
+    async def test_an_upstream_a_model_names_cannot_be_deleted(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai", secrets=("sk-1", "sk-2")))
+        await store.upsert_model(make_model("mini"))
+
+        with pytest.raises(ConflictError):
+            await store.delete_upstream("openai")
+        await store.delete_model("mini")
+        await store.delete_upstream("openai")
+
+        assert await store.snapshot() == Catalog()
+        with pytest.raises(NotFoundError):
+            await store.delete_upstream("openai")
+
+    async def test_a_deleted_upstream_can_be_created_again_with_a_new_pool(self, store: CatalogStore) -> None:
+        await store.upsert_upstream(make_upstream("openai", secrets=("sk-1", "sk-2")))
+        await store.delete_upstream("openai")
+
+        await store.upsert_upstream(make_upstream("openai", secrets=("sk-3",)))
+
+        assert [a.secret for a in upstream_named(await store.snapshot(), "openai").accounts] == ["sk-3"]

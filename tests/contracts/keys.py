@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from apipod.application.ports import KeyRepository
@@ -133,3 +134,48 @@ class KeyRepositoryContract:
         assert stored.expires_at.utcoffset() == timedelta(0)
         assert stored.last_used_at is not None
         assert stored.last_used_at.utcoffset() == timedelta(0)
+
+    async def test_update_replaces_the_changeable_fields(self, repo: KeyRepository) -> None:
+        key = make_key("key_1", last_used_at=NOW + timedelta(hours=1))
+        await repo.add(key)
+        wanted = attrs.evolve(
+            key, name="carol", plan="pro", active=False, expires_at=NOW + timedelta(days=3), last_used_at=None
+        )
+
+        updated = await repo.update(wanted)
+
+        assert updated == attrs.evolve(wanted, last_used_at=key.last_used_at)
+        assert await repo.get("key_1") == updated
+
+    async def test_update_of_an_unknown_key_is_not_found(self, repo: KeyRepository) -> None:
+        with pytest.raises(NotFoundError):
+            await repo.update(make_key("nope"))
+
+    async def test_a_rotated_key_is_found_by_its_new_and_its_previous_secret(self, repo: KeyRepository) -> None:
+        key = make_key("key_1")
+        await repo.add(key)
+        new_digest = digest_of("apk_the_new_secret")
+        rotated = attrs.evolve(
+            key,
+            digest=new_digest,
+            prefix="apk_the_new_",
+            previous_digest=key.digest,
+            previous_valid_until=NOW + timedelta(minutes=5),
+        )
+
+        await repo.update(rotated)
+
+        assert await repo.by_digest(new_digest) == rotated
+        assert await repo.by_digest(key.digest) == rotated
+        await repo.update(attrs.evolve(rotated, previous_digest=None, previous_valid_until=None))
+        assert await repo.by_digest(key.digest) is None
+        assert (await repo.by_digest(new_digest) or key).previous_digest is None
+
+    async def test_update_to_another_keys_secret_is_a_conflict(self, repo: KeyRepository) -> None:
+        await repo.add(make_key("key_1"))
+        other = make_key("key_2")
+        await repo.add(other)
+
+        with pytest.raises(ConflictError):
+            await repo.update(attrs.evolve(other, digest=digest_of(plaintext_for("key_1"))))
+        assert await repo.get("key_2") == other

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -307,3 +308,82 @@ class QuotaLedgerContract:
         assert outcomes.count(True) == 10
         day, month = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
         assert (day.tokens, month.requests) == (1000, 10)
+
+    # -- money ---------------------------------------------------------------------------------------
+
+    async def test_a_money_budget_holds_the_cost_exactly(self, ledger: QuotaLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("25")), Budget(window=MONTH, requests=10))
+
+        reservation = await ledger.reserve(
+            key_id="key_1", budgets=budgets, tokens=300, now=NOW, ttl=TTL, cost=Decimal("0.0000001234")
+        )
+
+        assert reservation.cost == Decimal("0.0000001234")
+        day, month = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert day.cost == Decimal("0.0000001234")
+        assert month.cost == 0  # a window without a money limit does not count money
+
+    async def test_a_money_budget_may_be_filled_exactly_and_then_refuses_naming_the_window(
+        self, ledger: QuotaLedger
+    ) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("1.00")),)
+        for _ in range(10):
+            await ledger.reserve(key_id="key_1", budgets=budgets, tokens=1, now=NOW, ttl=TTL, cost=Decimal("0.1"))
+
+        with pytest.raises(QuotaExceededError) as caught:
+            await ledger.reserve(
+                key_id="key_1", budgets=budgets, tokens=1, now=NOW, ttl=TTL, cost=Decimal("0.0000000001")
+            )
+
+        assert caught.value.window == "day"
+        assert "Cost budget" in caught.value.message
+        (use,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert use.cost == Decimal("1.00")
+
+    async def test_settle_replaces_the_held_cost_with_the_real_one(self, ledger: QuotaLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("5"), tokens=10_000),)
+        reservation = await ledger.reserve(
+            key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=TTL, cost=Decimal("0.75")
+        )
+
+        await ledger.settle(reservation, tokens=120, now=NOW, cost=Decimal("0.0123456789"))
+        await ledger.settle(reservation, tokens=999, now=NOW, cost=Decimal("3"))  # idempotent
+
+        (use,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert (use.tokens, use.requests, use.cost) == (120, 0, Decimal("0.0123456789"))
+
+    async def test_release_gives_the_held_cost_back(self, ledger: QuotaLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("5")),)
+        reservation = await ledger.reserve(
+            key_id="key_1", budgets=budgets, tokens=500, now=NOW, ttl=TTL, cost=Decimal("0.75")
+        )
+
+        await ledger.release(reservation, now=NOW)
+
+        (use,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert use.cost == 0
+
+    async def test_an_expired_money_hold_is_swept_back(self, ledger: QuotaLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("5")),)
+        await ledger.reserve(key_id="key_1", budgets=budgets, tokens=5, now=NOW, ttl=1.0, cost=Decimal("2"))
+
+        assert await ledger.sweep(NOW + timedelta(seconds=2)) == 1
+
+        (use,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert use.cost == 0
+
+    async def test_concurrent_money_reservations_never_pass_the_limit(self, ledger: QuotaLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("0.5")),)
+
+        async def one() -> bool:
+            try:
+                await ledger.reserve(key_id="key_1", budgets=budgets, tokens=1, now=NOW, ttl=TTL, cost=Decimal("0.03"))
+            except QuotaExceededError:
+                return False
+            return True
+
+        admitted = sum(await asyncio.gather(*(one() for _ in range(40))))
+
+        assert admitted == 16  # 16 x 0.03 = 0.48; a 17th would be 0.51
+        (use,) = await ledger.usage(key_id="key_1", budgets=budgets, now=NOW)
+        assert use.cost == Decimal("0.48")

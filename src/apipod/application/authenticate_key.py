@@ -20,6 +20,7 @@ class Principal:
 class AuthenticateKey:
     """Rules:
     - no credential, or one no key hashes to: AuthenticationError (401);
+    - a secret replaced by a rotation is the key's until its grace period ends, then it is unknown (401);
     - an inactive or expired key, or one whose plan is gone: PermissionDeniedError (403);
     - lookups are cached for ``key_cache_ttl`` seconds by digest, so a revocation reaches every process
       within that time without a database round trip per request;
@@ -44,9 +45,10 @@ class AuthenticateKey:
         # comparison of the plaintext ever happens.
         digest = digest_of(credential)
         key = await self._lookup(digest)
-        if key is None:
-            raise AuthenticationError("Invalid API key.")
         now = self._clock.now()
+        # A rotated-out secret is refused once its grace ends, even from the cache (the check is per request).
+        if key is None or not key.accepts(digest, now):
+            raise AuthenticationError("Invalid API key.")
         if not key.active:
             raise PermissionDeniedError("This API key has been revoked.")
         if key.is_expired(now):

@@ -10,6 +10,7 @@ Each of those steps runs on its own, so one failing (or a cancellation arriving)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TypeVar
 
 import attrs
@@ -34,6 +35,7 @@ from apipod.domain.errors import (
     UpstreamRejectedError,
     UpstreamUnavailableError,
 )
+from apipod.domain.pricing import usage_cost
 from apipod.domain.quota import CHARS_PER_TOKEN, Reservation, estimate_tokens
 from apipod.domain.usage import AttemptOutcome, UsageStatus
 
@@ -108,7 +110,12 @@ class ChatPipeline:
             turn.input_estimate = max(1, chars // CHARS_PER_TOKEN)
             await self._admit.enter(principal, turn.admission, deadline)
             turn.accounted = True
-            turn.reservation = await self._quota.execute(key_id=principal.key.id, plan=principal.plan, request=request)
+            turn.reservation = await self._quota.execute(
+                key_id=principal.key.id,
+                plan=principal.plan,
+                request=request,
+                prices=[c.model.prices for c in candidates],
+            )
             tokens = estimate_tokens(chars, request.max_output_tokens, output_cap=self._output_cap)
             turn.attempts = attempts = self._dispatcher.begin(candidates, tokens=tokens)
             while True:
@@ -143,11 +150,13 @@ class ChatPipeline:
         turn.closed = True
         self._in_flight -= 1
         spent = usage is not None and usage.total_tokens > 0
+        # In memory, at the routed model's prices of this moment; the row and the ledger get the same amount.
+        cost = usage_cost(usage, turn.slot.call.model.prices) if usage is not None and turn.slot else _NO_COST
 
         async def quota() -> None:
             if spent:
                 assert usage is not None
-                await self._quota.settle(turn.reservation, usage)
+                await self._quota.settle(turn.reservation, usage, cost)
             else:
                 await self._quota.release(turn.reservation)
 
@@ -162,7 +171,7 @@ class ChatPipeline:
 
         async def row() -> None:
             if turn.accounted:
-                await self._record_row(turn, status, usage, error)
+                await self._record_row(turn, status, usage, error, cost)
 
         async def report() -> None:
             if turn.accounted:
@@ -178,7 +187,9 @@ class ChatPipeline:
             )
         )
 
-    async def _record_row(self, turn: ChatTurn, status: UsageStatus, usage: Usage | None, error: str | None) -> None:
+    async def _record_row(
+        self, turn: ChatTurn, status: UsageStatus, usage: Usage | None, error: str | None, cost: Decimal
+    ) -> None:
         slot = turn.slot
         now = self._clock.monotonic()
         await self._record.execute(
@@ -194,6 +205,8 @@ class ChatPipeline:
             ttft_ms=(turn.first_event - turn.started) * 1000 if turn.first_event is not None else None,
             error=error,
             attempts=tuple(turn.attempts.log) if turn.attempts is not None else (),
+            plan=turn.principal.plan.name,
+            cost=cost,
         )
 
     def _report(self, turn: ChatTurn, status: UsageStatus, usage: Usage | None) -> None:
@@ -225,6 +238,7 @@ class ChatPipeline:
 
 
 _NO_USAGE = Usage()
+_NO_COST = Decimal(0)
 
 _OUTCOMES = {
     UsageStatus.SUCCESS: AttemptOutcome.SERVED,

@@ -116,6 +116,15 @@ class Dispatcher:
         unhealthy = sum(1 for streak in self._streaks.values() if streak >= self._settings.unhealthy_after_failures)
         return len(self._streaks), unhealthy
 
+    def failure_streaks(self) -> dict[str, int]:
+        """A copy of the consecutive failures per account (``"upstream/index"``), for ``GET /admin/state``;
+        an account is absent once it served again. This process's view; read-only."""
+        return dict(self._streaks)
+
+    @property
+    def unhealthy_after(self) -> int:
+        return self._settings.unhealthy_after_failures
+
     def begin(self, candidates: list[Candidate], *, tokens: int) -> Attempts:
         return Attempts(candidates=tuple(candidates), tokens=tokens, remaining=list(candidates))
 

@@ -9,6 +9,8 @@ from apipod.application.authenticate_key import AuthenticateKey, Principal
 from apipod.application.complete_chat import CompleteChat
 from apipod.application.issue_api_key import IssueApiKey, ManageKeys
 from apipod.application.key_standing import BudgetStanding, KeyStanding
+from apipod.application.live_state import GatewayState, LiveState
+from apipod.application.manage_keys import AdministerKeys, KeyChange, KeyFilter, KeyPage
 from apipod.application.ports import CatalogStore, IdGenerator, QuotaLedger, UpstreamRegistry, UsageLog
 from apipod.application.signature_memory import SignatureMemory
 from apipod.application.stream_chat import ChatStream, StreamChat
@@ -38,6 +40,8 @@ class Gateway:
         signatures: SignatureMemory,
         upstreams: UpstreamRegistry,
         ids: IdGenerator,
+        administration: AdministerKeys,
+        live_state: LiveState,
     ) -> None:
         self.authenticator = authenticator
         self.catalog = catalog
@@ -51,6 +55,8 @@ class Gateway:
         self._standing = standing
         self._upstreams = upstreams
         self._ids = ids
+        self._administration = administration
+        self._live_state = live_state
 
     def new_request_id(self) -> str:
         return self._ids.new_id("req_")
@@ -93,8 +99,42 @@ class Gateway:
         self.authenticator.forget(key_id)
         return key
 
+    async def page_keys(self, where: KeyFilter, *, limit: int, after: str | None = None) -> KeyPage:
+        return await self._administration.page(where, limit=limit, after=after)
+
+    async def get_key(self, key_id: str) -> ApiKey:
+        """Raises NotFoundError."""
+        return await self._administration.get(key_id)
+
+    async def change_key(self, key_id: str, change: KeyChange) -> ApiKey:
+        """Name, plan, expiry, active: the fields ``change`` gives. Seen by this process at once, by others
+        through their key caches (``KeyChangeListener`` on PostgreSQL)."""
+        key = await self._administration.change(key_id, change)
+        self.authenticator.forget(key_id)
+        return key
+
+    async def reactivate_key(self, key_id: str) -> ApiKey:
+        key = await self._key_admin.set_active(key_id, active=True)
+        self.authenticator.forget(key_id)
+        return key
+
+    async def rotate_key(self, key_id: str, *, grace_seconds: float = 0) -> IssuedKey:
+        """A new secret for the same key; the old one is refused at once, or after ``grace_seconds``."""
+        issued = await self._administration.rotate(key_id, grace_seconds=grace_seconds)
+        self.authenticator.forget(key_id)
+        return issued
+
+    async def key_budgets(self, key_id: str) -> tuple[BudgetStanding, ...]:
+        return await self._administration.budgets(key_id)
+
+    async def state(self) -> GatewayState:
+        """Per upstream model and account: health, cooldowns, recent errors; queue depth; usage backlog."""
+        return await self._live_state.execute()
+
     async def apply_catalog(self, catalog: Catalog) -> None:
-        """Upsert every upstream, model and plan of ``catalog`` by name (upstreams first, plans last)."""
+        """Upsert every upstream, model and plan of ``catalog`` by name (upstreams first, plans last), and
+        set its currency."""
+        await self.catalog.set_currency(catalog.currency)
         for upstream in catalog.upstreams:
             await self.catalog.upsert_upstream(upstream)
         for model in catalog.models:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -12,17 +13,19 @@ from apipod.application.ports import Clock, QuotaLedger
 
 @attrs.frozen(kw_only=True)
 class BudgetStanding:
-    """One limit of one budget window: ``unit`` is "tokens" or "requests"; ``used`` counts spent plus held."""
+    """One limit of one budget window: ``unit`` is "tokens" or "requests" (whole numbers) or "cost" (money in
+    the catalog's currency, exact decimals); ``used`` counts spent plus held."""
 
     window: str
     unit: str
-    limit: int
-    used: int
+    limit: int | Decimal
+    used: int | Decimal
     resets_at: datetime
 
     @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
+    def remaining(self) -> int | Decimal:
+        left = self.limit - self.used
+        return left if left > 0 else left - left
 
 
 class KeyStanding:
@@ -42,10 +45,12 @@ class KeyStanding:
         standings: list[BudgetStanding] = []
         for budget, use in zip(budgets, uses, strict=True):
             _, end = budget.window.bounds(now)
-            for unit, limit, used in (
+            limits: tuple[tuple[str, int | Decimal | None, int | Decimal], ...] = (
                 ("tokens", budget.tokens, use.tokens),
                 ("requests", budget.requests, use.requests),
-            ):
+                ("cost", budget.cost, use.cost),
+            )
+            for unit, limit, used in limits:
                 if limit is not None:
                     standings.append(
                         BudgetStanding(window=budget.window.name, unit=unit, limit=limit, used=used, resets_at=end)

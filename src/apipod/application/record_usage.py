@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from apipod.application.ports import Clock, UsageLog
 from apipod.domain.chat import Usage
@@ -35,7 +36,10 @@ class RecordUsage:
         ttft_ms: float | None = None,
         error: str | None = None,
         attempts: tuple[Attempt, ...] = (),
+        plan: str = "",
+        cost: Decimal = Decimal(0),
     ) -> None:
+        """``cost``: at the routed model's prices now (later price changes never rewrite the row)."""
         record = UsageRecord(
             request_id=request_id,
             key_id=key_id,
@@ -50,6 +54,8 @@ class RecordUsage:
             error=error,
             timestamp=self._clock.now(),
             attempts=attempts,
+            plan=plan,
+            cost=cost,
         )
         try:
             await self._log.record(record)

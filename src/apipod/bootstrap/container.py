@@ -27,6 +27,8 @@ from apipod.application.dispatch import Dispatcher
 from apipod.application.gateway import Gateway
 from apipod.application.issue_api_key import IssueApiKey, ManageKeys
 from apipod.application.key_standing import KeyStanding
+from apipod.application.live_state import LiveState
+from apipod.application.manage_keys import AdministerKeys
 from apipod.application.ports import (
     CatalogStore,
     Clock,
@@ -180,6 +182,8 @@ class EngineProvider(Provider):
         IssueApiKey,
         ManageKeys,
         KeyStanding,
+        AdministerKeys,
+        LiveState,
         ResponseHistory,
         Gateway,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -93,11 +94,26 @@ class ModelLimits:
 
 
 @attrs.frozen(kw_only=True)
+class ModelPrices:
+    """What one million tokens of each kind cost on this model, in the catalog's currency (exact decimals).
+
+    ``None``: no price given. A missing ``cache_read`` or ``cache_write`` price falls back to ``input`` (cached
+    tokens are input tokens; a provider that does not discount them charges the input price); a missing
+    ``input`` or ``output`` price means such tokens cost nothing in the books (domain/pricing.py)."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
 class UpstreamModel:
     name: str
     upstream: str
     upstream_model: str
     limits: ModelLimits = ModelLimits()
+    prices: ModelPrices = ModelPrices()
 
 
 @attrs.frozen
@@ -140,6 +156,7 @@ class Catalog:
     upstreams: tuple[Upstream, ...] = ()
     models: tuple[UpstreamModel, ...] = ()
     plans: tuple[Plan, ...] = ()
+    currency: str = "USD"  # of every price and money budget
 
 
 def find_plan(catalog: Catalog, name: str) -> Plan | None:

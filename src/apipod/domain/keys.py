@@ -4,6 +4,7 @@ short display prefix."""
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 from datetime import datetime
 
@@ -11,6 +12,13 @@ import attrs
 
 KEY_PREFIX = "apk_"
 DISPLAY_PREFIX_LENGTH = 12
+MAX_ROTATION_GRACE_SECONDS = 30 * 86_400  # how long a rotated-out secret may keep working, at most
+
+
+class KeyStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
 
 
 def digest_of(plaintext: str) -> str:
@@ -39,9 +47,27 @@ class ApiKey:
     created_at: datetime
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
+    # After a rotation with a grace period: the replaced secret's digest, accepted until ``previous_valid_until``.
+    previous_digest: str | None = attrs.field(default=None, repr=False)
+    previous_valid_until: datetime | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+    def accepts(self, digest: str, now: datetime) -> bool:
+        """Whether a presented secret of this digest is this key's: the current one, or the replaced one
+        during its grace period."""
+        if digest == self.digest:
+            return True
+        return (
+            digest == self.previous_digest and self.previous_valid_until is not None and now < self.previous_valid_until
+        )
+
+    def status(self, now: datetime) -> KeyStatus:
+        """Revoked (inactive), expired, or active: how the admin API filters and shows keys."""
+        if not self.active:
+            return KeyStatus.REVOKED
+        return KeyStatus.EXPIRED if self.is_expired(now) else KeyStatus.ACTIVE
 
 
 @attrs.frozen

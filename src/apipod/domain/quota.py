@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import attrs
 
@@ -85,22 +86,28 @@ def parse_window(value: str | int | dict[str, int]) -> Window:
 
 @attrs.frozen(kw_only=True)
 class Budget:
-    """A per-key allowance in one window: ``tokens`` (input plus output), ``requests``, or both."""
+    """A per-key allowance in one window: ``tokens`` (input plus output), ``requests``, ``cost`` (money, in the
+    catalog's currency, exact), or any of them."""
 
     window: Window
     tokens: int | None = None
     requests: int | None = None
+    cost: Decimal | None = None
+
+
+_NO_COST = Decimal(0)
 
 
 @attrs.frozen(kw_only=True)
 class WindowHold:
-    """What one reservation holds in one window of one budget."""
+    """What one reservation holds in one window of one budget (``cost`` in the catalog's currency)."""
 
     window: str
     start: datetime
     end: datetime
     tokens: int
     requests: int
+    cost: Decimal = _NO_COST
 
 
 @attrs.frozen(kw_only=True)
@@ -112,9 +119,12 @@ class Reservation:
     tokens: int
     holds: tuple[WindowHold, ...]
     expires_at: datetime
+    cost: Decimal = _NO_COST
 
 
-def holds_for(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> tuple[WindowHold, ...]:
+def holds_for(
+    budgets: tuple[Budget, ...], now: datetime, tokens: int, cost: Decimal = _NO_COST
+) -> tuple[WindowHold, ...]:
     holds = []
     for budget in budgets:
         start, end = budget.window.bounds(now)
@@ -125,6 +135,7 @@ def holds_for(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> tuple[
                 end=end,
                 tokens=tokens if budget.tokens is not None else 0,
                 requests=1 if budget.requests is not None else 0,
+                cost=cost if budget.cost is not None else _NO_COST,
             )
         )
     return tuple(holds)
@@ -136,14 +147,27 @@ class WindowUse:
 
     tokens: int = 0
     requests: int = 0
+    cost: Decimal = _NO_COST
 
 
-def first_exhausted(budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int) -> Budget | None:
-    """The first budget that cannot take one more request of ``tokens``, or None when all can."""
+def exhausted_unit(budget: Budget, use: WindowUse, tokens: int, cost: Decimal = _NO_COST) -> str | None:
+    """Which limit of ``budget`` ("tokens", "requests", "cost") cannot take one more request of ``tokens``
+    and ``cost``, or None when it can."""
+    if budget.tokens is not None and use.tokens + tokens > budget.tokens:
+        return "tokens"
+    if budget.requests is not None and use.requests + 1 > budget.requests:
+        return "requests"
+    if budget.cost is not None and use.cost + cost > budget.cost:
+        return "cost"
+    return None
+
+
+def first_exhausted(
+    budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int, cost: Decimal = _NO_COST
+) -> Budget | None:
+    """The first budget that cannot take one more request of ``tokens`` and ``cost``, or None when all can."""
     for budget, use in zip(budgets, uses, strict=True):
-        if budget.tokens is not None and use.tokens + tokens > budget.tokens:
-            return budget
-        if budget.requests is not None and use.requests + 1 > budget.requests:
+        if exhausted_unit(budget, use, tokens, cost) is not None:
             return budget
     return None
 
@@ -158,6 +182,11 @@ def estimate_tokens(prompt_chars: int, max_output_tokens: int | None, *, output_
     The cap keeps a request that asks for 64k output tokens from being refused under a small budget;
     settlement applies the real usage afterwards, so the estimate only bounds concurrency overshoot.
     """
-    input_tokens = max(1, prompt_chars // CHARS_PER_TOKEN)
-    output = min(max_output_tokens or output_cap, output_cap)
-    return input_tokens + output
+    return sum(estimate_parts(prompt_chars, max_output_tokens, output_cap=output_cap))
+
+
+def estimate_parts(
+    prompt_chars: int, max_output_tokens: int | None, *, output_cap: int = ESTIMATE_OUTPUT_CAP
+) -> tuple[int, int]:
+    """``estimate_tokens`` as (input, output), for pricing each at its own rate."""
+    return max(1, prompt_chars // CHARS_PER_TOKEN), min(max_output_tokens or output_cap, output_cap)

@@ -94,6 +94,7 @@ async def pg(pg_dsn: str) -> AsyncIterator[PgDatabase]:
     """A pool on the session database, its tables emptied first."""
     db = await PgDatabase.connect(pg_dsn, min_size=1, max_size=10)
     await db.pool.execute(f"TRUNCATE {TABLES} RESTART IDENTITY")
+    await db.pool.execute("UPDATE catalog_meta SET currency = 'USD'")
     yield db
     await db.close()
 

@@ -100,6 +100,10 @@ def test_views_keep_the_table_shape() -> None:
         "tpm": None,
         "rpd": None,
         "max_concurrency": None,
+        "input_price": None,
+        "output_price": None,
+        "cache_read_price": None,
+        "cache_write_price": None,
     }
     assert model_view(echo)["upstream_model"] == "echo"
     [plan] = parsed.plans
@@ -108,9 +112,9 @@ def test_views_keep_the_table_shape() -> None:
         "routes": [{"model": "mini", "weight": 70.0}, {"model": "echo", "weight": 0.0}],
         "aliases": [{"name": "fast", "routes": [{"model": "echo", "weight": 1.0}]}],
         "budgets": [
-            {"window": "day", "tokens": 100, "requests": None},
-            {"window": "5h", "tokens": None, "requests": 3},
-            {"window": "8h", "tokens": 1, "requests": None},
+            {"window": "day", "tokens": 100, "requests": None, "cost": None},
+            {"window": "5h", "tokens": None, "requests": 3, "cost": None},
+            {"window": "8h", "tokens": 1, "requests": None, "cost": None},
         ],
         "strict_models": True,
         "rpm": 60,
@@ -121,7 +125,11 @@ def test_views_keep_the_table_shape() -> None:
         "type": "openai",
         "base_url": "https://api.openai.com/v1",
         "accounts": 2,
+        "account_hints": ["...", "..."],
         "headers": ["x-team"],
+        "timeout": {"connect": 3.0, "read": 120.0, "first_event": 30.0, "total": 600.0},
+        "max_event_bytes": 65536,
+        "max_response_bytes": 1048576,
     }
 
 

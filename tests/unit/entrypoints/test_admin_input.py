@@ -111,7 +111,11 @@ async def test_a_provider_takes_the_upstream_bounds(client: httpx.AsyncClient, w
         "type": "openai",
         "base_url": "https://api.openai.com/v1",
         "accounts": 1,
+        "account_hints": ["..."],
         "headers": [],
+        "timeout": {"connect": 2.0, "read": 30.0, "first_event": 15.0, "total": 90.0},
+        "max_event_bytes": 1024,
+        "max_response_bytes": 4096,
     }
     stored = next(u for u in (await world.gateway.catalog.snapshot()).upstreams if u.name == "x")
     assert (stored.timeouts.first_event, stored.timeouts.total) == (15.0, 90.0)
@@ -122,7 +126,7 @@ async def test_a_good_plan_answers_its_table(client: httpx.AsyncClient) -> None:
     body = {**PLAN, "budgets": [{"window": {"hours": 5}, "tokens": 10}]}
     answer = await client.put("/admin/plans/p", headers=ADMIN, json=body)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["budgets"] == [{"window": "5h", "tokens": 10, "requests": None}]
+    assert answer.json()["budgets"] == [{"window": "5h", "tokens": 10, "requests": None, "cost": None}]
 
 
 @pytest.mark.parametrize(
@@ -148,7 +152,7 @@ async def test_bad_key_requests_store_no_key(
     assert_invalid(answer, field)
     listed = await client.get("/admin/keys", headers=ADMIN)
     assert listed.status_code == 200
-    assert listed.json() == {"data": []}
+    assert listed.json() == {"data": [], "next_cursor": None}
 
 
 async def test_non_finite_numbers_are_not_json(client: httpx.AsyncClient) -> None:
@@ -157,7 +161,7 @@ async def test_non_finite_numbers_are_not_json(client: httpx.AsyncClient) -> Non
         "/admin/create-key", headers={**ADMIN, "content-type": "application/json"}, content=content
     )
     assert answer.status_code == 400
-    assert (await client.get("/admin/keys", headers=ADMIN)).json() == {"data": []}
+    assert (await client.get("/admin/keys", headers=ADMIN)).json() == {"data": [], "next_cursor": None}
 
 
 async def test_an_expiry_at_the_end_of_time_lists_fine(client: httpx.AsyncClient) -> None:
@@ -188,7 +192,7 @@ async def test_bad_usage_queries_name_the_parameter(client: httpx.AsyncClient, q
 async def test_a_good_usage_query_answers(client: httpx.AsyncClient, limit: str) -> None:
     answer = await client.get(f"/admin/usage?since=2026-11-28T00:00:00Z&limit={limit}", headers=ADMIN)
     assert answer.status_code == 200
-    assert answer.json() == {"data": []}
+    assert answer.json() == {"data": [], "next_cursor": None}
 
 
 async def test_errors_without_a_field_keep_the_old_shape(client: httpx.AsyncClient) -> None:

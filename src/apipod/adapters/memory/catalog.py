@@ -6,7 +6,7 @@ import attrs
 
 from apipod.application.ports import CatalogStore
 from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
-from apipod.domain.errors import NotFoundError
+from apipod.domain.errors import ConflictError, NotFoundError
 
 
 def routed_models(plan: Plan) -> set[str]:
@@ -21,8 +21,10 @@ class InMemoryCatalogStore(CatalogStore):
         self._upstreams: dict[str, Upstream] = {}
         self._models: dict[str, UpstreamModel] = {}
         self._plans: dict[str, Plan] = {}
+        self._currency = "USD"
         self._snapshot = Catalog()
         if catalog is not None:
+            self._currency = catalog.currency
             self._upstreams = {u.name: u for u in catalog.upstreams}
             self._models = {m.name: m for m in catalog.models}
             self._plans = {p.name: p for p in catalog.plans}
@@ -58,9 +60,37 @@ class InMemoryCatalogStore(CatalogStore):
         self._refresh()
         return account
 
+    async def delete_upstream(self, name: str) -> None:
+        if name not in self._upstreams:
+            raise NotFoundError(f"No upstream named '{name}'.")
+        users = sorted(m.name for m in self._models.values() if m.upstream == name)
+        if users:
+            raise ConflictError(f"Upstream '{name}' is still used by models: {', '.join(users)}.")
+        del self._upstreams[name]
+        self._refresh()
+
+    async def delete_model(self, name: str) -> None:
+        if name not in self._models:
+            raise NotFoundError(f"No model named '{name}'.")
+        users = sorted(p.name for p in self._plans.values() if name in routed_models(p))
+        if users:
+            raise ConflictError(f"Model '{name}' is still routed to by plans: {', '.join(users)}.")
+        del self._models[name]
+        self._refresh()
+
+    async def delete_plan(self, name: str) -> None:
+        if self._plans.pop(name, None) is None:
+            raise NotFoundError(f"No plan named '{name}'.")
+        self._refresh()
+
+    async def set_currency(self, currency: str) -> None:
+        self._currency = currency
+        self._refresh()
+
     def _refresh(self) -> None:
         self._snapshot = Catalog(
             upstreams=tuple(self._upstreams.values()),
             models=tuple(self._models.values()),
             plans=tuple(self._plans.values()),
+            currency=self._currency,
         )

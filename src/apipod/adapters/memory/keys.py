@@ -31,6 +31,23 @@ class InMemoryKeyRepository(KeyRepository):
         key_id = self._id_by_digest.get(digest)
         return None if key_id is None else self._by_id[key_id]
 
+    async def update(self, key: ApiKey) -> ApiKey:
+        old = self._by_id.get(key.id)
+        if old is None:
+            raise NotFoundError(f"No key with id '{key.id}'.")
+        for digest in (key.digest, key.previous_digest):
+            if digest is not None and self._id_by_digest.get(digest, key.id) != key.id:
+                raise ConflictError("A key with the same secret exists already.")
+        updated = attrs.evolve(key, created_at=old.created_at, last_used_at=old.last_used_at)
+        for digest in (old.digest, old.previous_digest):
+            if digest is not None:
+                self._id_by_digest.pop(digest, None)
+        for digest in (updated.digest, updated.previous_digest):
+            if digest is not None:
+                self._id_by_digest[digest] = key.id
+        self._by_id[key.id] = updated
+        return updated
+
     async def get(self, key_id: str) -> ApiKey | None:
         return self._by_id.get(key_id)
 

@@ -1,9 +1,11 @@
 """PgCatalogStore: upstreams, models and plans in PostgreSQL, served from an in-process copy.
 
-Every request needs the catalog, so ``snapshot()`` serves a copy at most ``ttl`` seconds old (one reload
-at a time, however many requests ask); this process's own writes refresh it at once, other processes'
-writes are seen within ``ttl``. With a SecretBox, account secrets, header values and secret options are
-stored sealed (adapters/secret_box.py) and opened on read.
+Every request needs the catalog, so ``snapshot()`` serves an in-process copy; at most once per ``ttl``
+seconds (one check at a time, however many requests ask) it reads ``catalog_meta.version``, which every
+catalog write bumps in its transaction, and reloads only when that changed. This process's own writes
+refresh it at once, other processes' writes are seen within ``ttl`` (1 s by default). With a SecretBox,
+account secrets, header values and secret options are stored sealed (adapters/secret_box.py) and opened
+on read.
 """
 
 from __future__ import annotations
@@ -30,30 +32,42 @@ from apipod.adapters.secret_box import (
 from apipod.application.ports import CatalogStore
 from apipod.dialects.catalog_wire import from_row
 from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
-from apipod.domain.errors import NotFoundError
+from apipod.domain.errors import ConflictError, NotFoundError
+
+_BUMP = "UPDATE catalog_meta SET version = version + 1"  # in every catalog write's transaction
 
 
 class PgCatalogStore(CatalogStore):
-    def __init__(self, db: PgDatabase, *, ttl: float = 2.0, box: SecretBox | None = None) -> None:
+    def __init__(self, db: PgDatabase, *, ttl: float = 1.0, box: SecretBox | None = None) -> None:
         self._db = db
         self._box = box
         self._ttl = ttl
         self._cached: Catalog | None = None
-        self._loaded_at = 0.0
+        self._checked_at = 0.0
+        self._version = -1  # of the cached copy
+        self._loaded_version = -1  # set by each _load
         self._generation = 0  # bumped by our own writes, so a reload racing a write is not trusted
         self._lock = asyncio.Lock()
 
     async def snapshot(self) -> Catalog:
         cached = self._cached
-        if cached is not None and time.monotonic() - self._loaded_at < self._ttl:
+        if cached is not None and time.monotonic() - self._checked_at < self._ttl:
             return cached
         async with self._lock:
-            if self._cached is not None and time.monotonic() - self._loaded_at < self._ttl:
-                return self._cached
+            cached = self._cached
+            if cached is not None and time.monotonic() - self._checked_at < self._ttl:
+                return cached
             generation = self._generation
+            if cached is not None:
+                async with self._db.connection("checking the catalog version") as conn:
+                    version = await conn.fetchval("SELECT version FROM catalog_meta")
+                if version == self._version and generation == self._generation:
+                    self._checked_at = time.monotonic()
+                    return cached
             catalog = await self._load()
             if generation == self._generation:
-                self._cached, self._loaded_at = catalog, time.monotonic()
+                self._cached, self._version = catalog, self._loaded_version
+                self._checked_at = time.monotonic()
             return catalog
 
     def invalidate(self) -> None:
@@ -137,18 +151,23 @@ class PgCatalogStore(CatalogStore):
                     for a in upstream.accounts
                 ],
             )
+            await conn.execute(_BUMP)
         self.invalidate()
 
     async def upsert_model(self, model: UpstreamModel) -> None:
         limits = model.limits
-        async with self._db.connection("saving a model") as conn:
+        prices = model.prices
+        async with self._db.connection("saving a model") as conn, conn.transaction():
             saved = await conn.fetchval(
                 """
-                INSERT INTO upstream_models (name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency)
-                SELECT $1, name, $3, $4, $5, $6, $7 FROM upstreams WHERE name = $2
+                INSERT INTO upstream_models (name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency,
+                    input_price, output_price, cache_read_price, cache_write_price)
+                SELECT $1, name, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM upstreams WHERE name = $2
                 ON CONFLICT (name) DO UPDATE SET upstream = EXCLUDED.upstream,
                     upstream_model = EXCLUDED.upstream_model, rpm = EXCLUDED.rpm, tpm = EXCLUDED.tpm,
-                    rpd = EXCLUDED.rpd, max_concurrency = EXCLUDED.max_concurrency
+                    rpd = EXCLUDED.rpd, max_concurrency = EXCLUDED.max_concurrency,
+                    input_price = EXCLUDED.input_price, output_price = EXCLUDED.output_price,
+                    cache_read_price = EXCLUDED.cache_read_price, cache_write_price = EXCLUDED.cache_write_price
                 RETURNING name
                 """,
                 model.name,
@@ -158,7 +177,13 @@ class PgCatalogStore(CatalogStore):
                 limits.tpm,
                 limits.rpd,
                 limits.max_concurrency,
+                prices.input,
+                prices.output,
+                prices.cache_read,
+                prices.cache_write,
             )
+            if saved is not None:
+                await conn.execute(_BUMP)
         if saved is None:
             raise NotFoundError(f"Model '{model.name}' names upstream '{model.upstream}', which does not exist.")
         self.invalidate()
@@ -197,9 +222,11 @@ class PgCatalogStore(CatalogStore):
                 [(plan.name, *route) for route in routes],
             )
             await conn.executemany(
-                "INSERT INTO plan_budgets (plan, position, window_name, tokens, requests) VALUES ($1, $2, $3, $4, $5)",
-                [(plan.name, i, b.window.name, b.tokens, b.requests) for i, b in enumerate(plan.budgets)],
+                "INSERT INTO plan_budgets (plan, position, window_name, tokens, requests, cost)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                [(plan.name, i, b.window.name, b.tokens, b.requests, b.cost) for i, b in enumerate(plan.budgets)],
             )
+            await conn.execute(_BUMP)
         self.invalidate()
 
     async def add_account(self, upstream: str, secret: str) -> Account:
@@ -218,8 +245,46 @@ class PgCatalogStore(CatalogStore):
                 index,
                 seal_with(self._box, secret, account_place(upstream, index)),
             )
+            await conn.execute(_BUMP)
         self.invalidate()
         return Account(index, secret)
+
+    async def delete_upstream(self, name: str) -> None:
+        async with self._db.connection("deleting an upstream") as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM upstreams WHERE name = $1 FOR UPDATE", name) is None:
+                raise NotFoundError(f"No upstream named '{name}'.")
+            users = await conn.fetch("SELECT name FROM upstream_models WHERE upstream = $1 ORDER BY name", name)
+            if users:
+                names = ", ".join(r["name"] for r in users)
+                raise ConflictError(f"Upstream '{name}' is still used by models: {names}.")
+            await conn.execute("DELETE FROM upstreams WHERE name = $1", name)  # accounts cascade
+            await conn.execute(_BUMP)
+        self.invalidate()
+
+    async def delete_model(self, name: str) -> None:
+        async with self._db.connection("deleting a model") as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM upstream_models WHERE name = $1 FOR UPDATE", name) is None:
+                raise NotFoundError(f"No model named '{name}'.")
+            users = await conn.fetch("SELECT DISTINCT plan FROM plan_routes WHERE model = $1 ORDER BY plan", name)
+            if users:
+                names = ", ".join(r["plan"] for r in users)
+                raise ConflictError(f"Model '{name}' is still routed to by plans: {names}.")
+            await conn.execute("DELETE FROM upstream_models WHERE name = $1", name)
+            await conn.execute(_BUMP)
+        self.invalidate()
+
+    async def delete_plan(self, name: str) -> None:
+        async with self._db.connection("deleting a plan") as conn, conn.transaction():
+            deleted = await conn.fetchval("DELETE FROM plans WHERE name = $1 RETURNING name", name)
+            if deleted is None:
+                raise NotFoundError(f"No plan named '{name}'.")
+            await conn.execute(_BUMP)
+        self.invalidate()
+
+    async def set_currency(self, currency: str) -> None:
+        async with self._db.connection("setting the currency") as conn, conn.transaction():
+            await conn.execute("UPDATE catalog_meta SET currency = $1, version = version + 1", currency)
+        self.invalidate()
 
     async def _load(self) -> Catalog:
         async with (
@@ -233,10 +298,13 @@ class PgCatalogStore(CatalogStore):
             alias_rows = await conn.fetch("SELECT * FROM plan_aliases ORDER BY plan, position")
             route_rows = await conn.fetch("SELECT * FROM plan_routes ORDER BY plan, alias, position")
             budget_rows = await conn.fetch("SELECT * FROM plan_budgets ORDER BY plan, position")
+            meta = await conn.fetchrow("SELECT currency, version FROM catalog_meta")
+        self._loaded_version = meta["version"]
         return Catalog(
             upstreams=_upstreams(upstream_rows, account_rows, self._box),
             models=tuple(_model(row) for row in model_rows),
             plans=_plans(plan_rows, alias_rows, route_rows, budget_rows),
+            currency=meta["currency"],
         )
 
 
@@ -271,7 +339,9 @@ def _upstreams(rows: list[Any], account_rows: list[Any], box: SecretBox | None) 
 
 
 def _model(row: Any) -> UpstreamModel:
-    data = {name: row[name] for name in ("name", "upstream_model", "rpm", "tpm", "rpd", "max_concurrency")}
+    names = ("name", "upstream_model", "rpm", "tpm", "rpd", "max_concurrency")
+    prices = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+    data = {name: row[name] for name in names + prices}
     return from_row({**data, "provider": row["upstream"]}, UpstreamModel, "upstream_models")
 
 
@@ -286,7 +356,7 @@ def _plans(rows: list[Any], alias_rows: list[Any], route_rows: list[Any], budget
     budgets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in budget_rows:
         budgets[row["plan"]].append(
-            {"window": row["window_name"], "tokens": row["tokens"], "requests": row["requests"]}
+            {"window": row["window_name"], "tokens": row["tokens"], "requests": row["requests"], "cost": row["cost"]}
         )
     return tuple(
         from_row(

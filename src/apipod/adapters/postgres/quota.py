@@ -13,6 +13,7 @@ statement that gives the hold back, so only the first of them changes the counte
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from apipod.adapters.memory.quota import PRUNE_AFTER, quota_exceeded_error
@@ -20,17 +21,20 @@ from apipod.adapters.postgres.database import PgDatabase
 from apipod.adapters.system import RandomIdGenerator
 from apipod.application.ports import IdGenerator, QuotaLedger
 from apipod.domain.errors import StorageError
+from apipod.domain.pricing import from_units, to_units
 from apipod.domain.quota import Budget, Reservation, WindowUse, first_exhausted, holds_for
 
-# $1 key, $2..$8 the wanted windows (merged by name and start), $9.. the reservation.
+# $1 key, $2..$8 and $14..$15 the wanted windows (merged by name and start), $9..$13 and $16 the
+# reservation. Money is counted in integer units of domain.pricing.COST_QUANTUM.
 _RESERVE = """
 WITH want AS (
     SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::bigint[],
-                         $7::bigint[], $8::bigint[])
-        AS t(window_name, window_start, window_end, hold_tokens, hold_requests, token_limit, request_limit)
+                         $7::bigint[], $8::bigint[], $14::bigint[], $15::bigint[])
+        AS t(window_name, window_start, window_end, hold_tokens, hold_requests, token_limit, request_limit,
+             hold_cost, cost_limit)
 ),
 locked AS (
-    SELECT w.window_name, w.window_start, w.tokens, w.requests
+    SELECT w.window_name, w.window_start, w.tokens, w.requests, w.cost
     FROM quota_windows w JOIN want USING (window_name, window_start)
     WHERE w.key_id = $1
     ORDER BY w.window_name, w.window_start
@@ -41,20 +45,22 @@ verdict AS (
            coalesce(bool_and(
                (want.token_limit IS NULL OR l.tokens + want.hold_tokens <= want.token_limit)
                AND (want.request_limit IS NULL OR l.requests + want.hold_requests <= want.request_limit)
+               AND (want.cost_limit IS NULL OR l.cost + want.hold_cost <= want.cost_limit)
            ), true) AS fits
     FROM locked l JOIN want USING (window_name, window_start)
 ),
 bumped AS (
     UPDATE quota_windows w
-    SET tokens = w.tokens + want.hold_tokens, requests = w.requests + want.hold_requests
+    SET tokens = w.tokens + want.hold_tokens, requests = w.requests + want.hold_requests,
+        cost = w.cost + want.hold_cost
     FROM want, verdict
     WHERE verdict.complete AND verdict.fits
       AND w.key_id = $1 AND w.window_name = want.window_name AND w.window_start = want.window_start
     RETURNING 1
 ),
 held AS (
-    INSERT INTO quota_reservations (id, key_id, holds, tokens, state, created_at, expires_at)
-    SELECT $9::text, $1, $10::jsonb, $11::bigint, 'pending', $12::timestamptz, $13::timestamptz
+    INSERT INTO quota_reservations (id, key_id, holds, tokens, cost, state, created_at, expires_at)
+    SELECT $9::text, $1, $10::jsonb, $11::bigint, $16::bigint, 'pending', $12::timestamptz, $13::timestamptz
     FROM verdict WHERE verdict.complete AND verdict.fits
     RETURNING 1
 ),
@@ -68,15 +74,17 @@ seeded AS (
 SELECT verdict.complete, verdict.fits,
        (SELECT count(*) FROM bumped) AS bumped, (SELECT count(*) FROM held) AS held,
        (SELECT count(*) FROM seeded) AS seeded,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(window_name, tokens, requests)), '[]'::jsonb)
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(window_name, tokens, requests, cost)), '[]'::jsonb)
         FROM locked) AS current
 FROM verdict
 """
 
 # Shared tail of settle, release and sweep. ``closed`` yields the reservations just closed as
-# (key_id, holds, spent, held): ``spent`` is the real token count (NULL when released) and ``held`` says
-# the hold was still in the counters (it was pending, not already expired by the sweeper). Per window:
+# (key_id, holds, spent, spent_cost, held): ``spent`` is the real token count and ``spent_cost`` the real
+# cost units (NULL when released), and ``held`` says the hold was still in the counters (it was pending,
+# not already expired by the sweeper). Per window:
 #   tokens   += spent (when the window counts tokens) - the held tokens (when still held)
+#   cost     += spent_cost (when the window counts money) - the held cost (when still held)
 #   requests += the request when settled               - the held request (when still held)
 # so pending->settled keeps the request and swaps the estimate for the real tokens, pending->released
 # gives everything back, and expired->settled (a request that outlived its hold) still counts its spend.
@@ -85,30 +93,35 @@ _GIVE_BACK = """h AS (
            sum(CASE WHEN closed.held THEN -x.t ELSE 0 END
                + CASE WHEN x.ct AND closed.spent IS NOT NULL THEN closed.spent ELSE 0 END)::bigint AS d_tokens,
            sum(CASE WHEN closed.held THEN -x.r ELSE 0 END
-               + CASE WHEN closed.spent IS NOT NULL THEN x.r ELSE 0 END)::bigint AS d_requests
-    FROM closed, jsonb_to_recordset(closed.holds) AS x(w text, s timestamptz, t bigint, r bigint, ct boolean)
+               + CASE WHEN closed.spent IS NOT NULL THEN x.r ELSE 0 END)::bigint AS d_requests,
+           sum(CASE WHEN closed.held THEN -coalesce(x.c, 0) ELSE 0 END
+               + CASE WHEN x.cc AND closed.spent_cost IS NOT NULL THEN closed.spent_cost ELSE 0 END)::bigint
+               AS d_cost
+    FROM closed, jsonb_to_recordset(closed.holds)
+        AS x(w text, s timestamptz, t bigint, r bigint, ct boolean, c bigint, cc boolean)
     GROUP BY 1, 2, 3
 ),
 locked AS (
     SELECT 1 FROM quota_windows w JOIN h USING (key_id, window_name, window_start)
-    WHERE h.d_tokens <> 0 OR h.d_requests <> 0
+    WHERE h.d_tokens <> 0 OR h.d_requests <> 0 OR h.d_cost <> 0
     ORDER BY w.key_id, w.window_name, w.window_start
     FOR UPDATE OF w
 ),
 applied AS (
     UPDATE quota_windows w
-    SET tokens = w.tokens + h.d_tokens, requests = w.requests + h.d_requests
+    SET tokens = w.tokens + h.d_tokens, requests = w.requests + h.d_requests, cost = w.cost + h.d_cost
     FROM h
     WHERE w.key_id = h.key_id AND w.window_name = h.window_name AND w.window_start = h.window_start
-      AND (h.d_tokens <> 0 OR h.d_requests <> 0)
+      AND (h.d_tokens <> 0 OR h.d_requests <> 0 OR h.d_cost <> 0)
       AND (SELECT count(*) FROM locked) >= 0
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM closed) AS closed, (SELECT count(*) FROM applied) AS applied
 """
 
-# $2: tokens spent (settle) or NULL (release). An expired reservation can still be settled (its real
-# spend counts) or released (a no-op); settled and released are final, so repeats change nothing.
+# $2: tokens spent (settle) or NULL (release); $4: cost units spent (settle) or NULL. An expired
+# reservation can still be settled (its real spend counts) or released (a no-op); settled and released
+# are final, so repeats change nothing.
 _SETTLE_HEAD = """
 WITH prior AS (
     SELECT id, state FROM quota_reservations
@@ -118,10 +131,10 @@ WITH prior AS (
 closed AS (
     UPDATE quota_reservations r
     SET state = CASE WHEN $2::bigint IS NULL THEN 'released' ELSE 'settled' END,
-        settled_tokens = $2::bigint, closed_at = $3
+        settled_tokens = $2::bigint, settled_cost = $4::bigint, closed_at = $3
     FROM prior
     WHERE r.id = prior.id AND r.state = prior.state
-    RETURNING r.key_id, r.holds, $2::bigint AS spent, prior.state = 'pending' AS held
+    RETURNING r.key_id, r.holds, $2::bigint AS spent, $4::bigint AS spent_cost, prior.state = 'pending' AS held
 ),
 """
 _SETTLE = _SETTLE_HEAD + _GIVE_BACK
@@ -139,7 +152,7 @@ WITH picked AS (
 closed AS (
     UPDATE quota_reservations r SET state = 'expired', closed_at = $1
     FROM picked WHERE r.id = picked.id AND r.state = 'pending'
-    RETURNING r.key_id, r.holds, NULL::bigint AS spent, true AS held
+    RETURNING r.key_id, r.holds, NULL::bigint AS spent, NULL::bigint AS spent_cost, true AS held
 ),
 """
 _SWEEP = _SWEEP_HEAD + _GIVE_BACK
@@ -156,11 +169,12 @@ DELETE FROM quota_windows WHERE ctid = ANY(ARRAY(SELECT ctid FROM quota_windows 
 """
 
 _USAGE = """
-SELECT window_name, window_start, tokens, requests FROM quota_windows
+SELECT window_name, window_start, tokens, requests, cost FROM quota_windows
 WHERE key_id = $1 AND (window_name, window_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))
 """
 
 _SEED_ATTEMPTS = 5
+_NO_COST = Decimal(0)
 
 
 class PgQuotaLedger(QuotaLedger):
@@ -186,20 +200,30 @@ class PgQuotaLedger(QuotaLedger):
         self._keep_closed = timedelta(seconds=keep_closed)
 
     async def reserve(
-        self, *, key_id: str, budgets: tuple[Budget, ...], tokens: int, now: datetime, ttl: float
+        self,
+        *,
+        key_id: str,
+        budgets: tuple[Budget, ...],
+        tokens: int,
+        now: datetime,
+        ttl: float,
+        cost: Decimal = _NO_COST,
     ) -> Reservation:
         tokens = max(0, tokens)
-        holds = holds_for(budgets, now, tokens)
+        units = to_units(max(cost, _NO_COST))
+        cost = from_units(units)
+        holds = holds_for(budgets, now, tokens, cost)
         reservation = Reservation(
             id=self._ids.new_id("rsv_"),
             key_id=key_id,
             tokens=tokens,
             holds=holds,
             expires_at=now + timedelta(seconds=ttl),
+            cost=cost,
         )
         if not budgets:
             return reservation  # nothing to hold; settle and release will find no row and do nothing
-        rows = _merge(budgets, now, tokens)
+        rows = _merge(budgets, now, tokens, units)
         args = (
             key_id,
             [r["w"] for r in rows],
@@ -210,10 +234,24 @@ class PgQuotaLedger(QuotaLedger):
             [r["tl"] for r in rows],
             [r["rl"] for r in rows],
             reservation.id,
-            [{"w": r["w"], "s": r["s"].isoformat(), "t": r["t"], "r": r["r"], "ct": r["ct"]} for r in rows],
+            [
+                {
+                    "w": r["w"],
+                    "s": r["s"].isoformat(),
+                    "t": r["t"],
+                    "r": r["r"],
+                    "ct": r["ct"],
+                    "c": r["c"],
+                    "cc": r["cc"],
+                }
+                for r in rows
+            ],
             tokens,
             now,
             reservation.expires_at,
+            [r["c"] for r in rows],
+            [r["cl"] for r in rows],
+            units,
         )
         for _ in range(_SEED_ATTEMPTS):
             async with self._db.connection("reserving quota") as conn:
@@ -222,17 +260,18 @@ class PgQuotaLedger(QuotaLedger):
                 continue  # some window row did not exist: it does now (this statement seeded it)
             if result["fits"]:
                 return reservation
-            uses = _uses(budgets, {w: (t, r) for w, t, r in result["current"]})
-            raise _exceeded(budgets, uses, tokens, now)
+            uses = _uses(budgets, {w: (t, r, c) for w, t, r, c in result["current"]})
+            raise _exceeded(budgets, uses, tokens, now, cost)
         raise StorageError("reserving quota: the window counters could not be created; try again")
 
-    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime, cost: Decimal = _NO_COST) -> None:
+        units = to_units(max(cost, _NO_COST))
         async with self._db.connection("settling quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens), now)
+            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens), now, units)
 
     async def release(self, reservation: Reservation, *, now: datetime) -> None:
         async with self._db.connection("releasing quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, None, now)
+            await conn.fetchrow(_SETTLE, reservation.id, None, now, None)
 
     async def sweep(self, now: datetime) -> int:
         total = 0
@@ -253,10 +292,10 @@ class PgQuotaLedger(QuotaLedger):
         bounds = [b.window.bounds(now)[0] for b in budgets]
         async with self._db.connection("reading quota usage") as conn:
             rows = await conn.fetch(_USAGE, key_id, [b.window.name for b in budgets], bounds)
-        return _uses(budgets, {r["window_name"]: (r["tokens"], r["requests"]) for r in rows})
+        return _uses(budgets, {r["window_name"]: (r["tokens"], r["requests"], r["cost"]) for r in rows})
 
 
-def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> list[dict[str, Any]]:
+def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int, cost_units: int) -> list[dict[str, Any]]:
     """One row per distinct window: budgets on the same window share its counter and the tightest
     limits apply."""
     rows: dict[str, dict[str, Any]] = {}
@@ -264,7 +303,19 @@ def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> list[dict
         start, end = budget.window.bounds(now)
         row = rows.setdefault(
             budget.window.name,
-            {"w": budget.window.name, "s": start, "e": end, "t": 0, "r": 0, "ct": False, "tl": None, "rl": None},
+            {
+                "w": budget.window.name,
+                "s": start,
+                "e": end,
+                "t": 0,
+                "r": 0,
+                "c": 0,
+                "ct": False,
+                "cc": False,
+                "tl": None,
+                "rl": None,
+                "cl": None,
+            },
         )
         if budget.tokens is not None:
             row["ct"], row["t"] = True, tokens
@@ -272,18 +323,24 @@ def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int) -> list[dict
         if budget.requests is not None:
             row["r"] = 1
             row["rl"] = budget.requests if row["rl"] is None else min(row["rl"], budget.requests)
+        if budget.cost is not None:
+            limit = to_units(budget.cost)
+            row["cc"], row["c"] = True, cost_units
+            row["cl"] = limit if row["cl"] is None else min(row["cl"], limit)
     return sorted(rows.values(), key=lambda r: r["w"])
 
 
-def _uses(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int]]) -> tuple[WindowUse, ...]:
+def _uses(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int, int]]) -> tuple[WindowUse, ...]:
     """Per budget, in order, what its window's counter shows (0 when the row does not exist yet)."""
     uses = []
     for budget in budgets:
-        tokens, requests = current.get(budget.window.name, (0, 0))
-        uses.append(WindowUse(tokens=tokens, requests=requests))
+        tokens, requests, cost = current.get(budget.window.name, (0, 0, 0))
+        uses.append(WindowUse(tokens=tokens, requests=requests, cost=from_units(cost)))
     return tuple(uses)
 
 
-def _exceeded(budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int, now: datetime) -> Exception:
-    budget = first_exhausted(budgets, uses, tokens) or budgets[0]
-    return quota_exceeded_error(budget, uses[budgets.index(budget)], tokens, now)
+def _exceeded(
+    budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int, now: datetime, cost: Decimal
+) -> Exception:
+    budget = first_exhausted(budgets, uses, tokens, cost) or budgets[0]
+    return quota_exceeded_error(budget, uses[budgets.index(budget)], tokens, now, cost)

@@ -30,7 +30,16 @@ from apipod.adapters.retry import ExponentialJitter
 from apipod.application.ports import UsageLog
 from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.errors import StorageError
-from apipod.domain.usage import Attempt, UsageRecord
+from apipod.domain.usage import (
+    Attempt,
+    UsageBucket,
+    UsageCursor,
+    UsageFilter,
+    UsageGroup,
+    UsagePage,
+    UsageRecord,
+    UsageSummaryRow,
+)
 
 log = logging.getLogger("apipod.usage")
 
@@ -38,29 +47,50 @@ _INSERT = """
 INSERT INTO usage_logs (
     row_id, request_id, key_id, user_name, requested_model, routed_model, upstream_provider, status,
     token_count, input_tokens, output_tokens, cached_input_tokens, cache_creation_input_tokens,
-    reasoning_tokens, latency_ms, ttft_ms, error, attempts, "timestamp"
+    reasoning_tokens, latency_ms, ttft_ms, error, attempts, "timestamp", plan, cost
 )
 SELECT r.row_id, r.request_id, r.key_id, r.user_name, r.requested_model, r.routed_model, r.upstream_provider,
        r.status, r.input_tokens + r.output_tokens, r.input_tokens, r.output_tokens, r.cached_input_tokens,
        r.cache_creation_input_tokens, r.reasoning_tokens, r.latency_ms, r.ttft_ms, r.error, r.attempts::jsonb,
-       r.ts
+       r.ts, r.plan, r.cost
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::float8[],
-            $15::float8[], $16::text[], $17::text[], $18::timestamptz[])
+            $15::float8[], $16::text[], $17::text[], $18::timestamptz[], $19::text[], $20::numeric[])
     AS r(row_id, request_id, key_id, user_name, requested_model, routed_model, upstream_provider, status,
          input_tokens, output_tokens, cached_input_tokens, cache_creation_input_tokens, reasoning_tokens,
-         latency_ms, ttft_ms, error, attempts, ts)
+         latency_ms, ttft_ms, error, attempts, ts, plan, cost)
 ON CONFLICT (row_id) DO NOTHING
 """
 
 _SELECT = """
-SELECT request_id, key_id, user_name, requested_model, routed_model, upstream_provider, status, input_tokens,
+SELECT id, request_id, key_id, user_name, requested_model, routed_model, upstream_provider, status, input_tokens,
        output_tokens, cached_input_tokens, cache_creation_input_tokens, reasoning_tokens, latency_ms, ttft_ms,
-       error, attempts, "timestamp"
+       error, attempts, "timestamp", plan, cost
 FROM usage_logs
-WHERE ($1::text IS NULL OR key_id = $1) AND ($2::timestamptz IS NULL OR "timestamp" >= $2)
-ORDER BY "timestamp" DESC, id DESC
-LIMIT $3
+"""
+
+# The group's column (a fixed choice, never caller text) for summaries.
+_GROUPS = {
+    UsageGroup.KEY: "key_id",
+    UsageGroup.PLAN: "plan",
+    UsageGroup.MODEL: "requested_model",
+    UsageGroup.UPSTREAM_MODEL: "routed_model",
+    UsageGroup.PROVIDER: "split_part(upstream_provider, '/', 1)",
+}
+
+_SUMMARY = """
+SELECT date_trunc('{bucket}', "timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket_start,
+       {group} AS grp, count(*) AS requests,
+       sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+       sum(cached_input_tokens)::bigint AS cached_input_tokens,
+       sum(cache_creation_input_tokens)::bigint AS cache_creation_input_tokens,
+       sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost) AS cost,
+       count(*) FILTER (WHERE status NOT IN ('success', 'cancelled')) AS errors,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
+FROM usage_logs {where}
+GROUP BY 1, 2
+ORDER BY 1, ({group}) COLLATE "C"
 """
 
 Row = tuple[Any, ...]
@@ -93,6 +123,8 @@ def _row(record: UsageRecord) -> Row:
         _text(record.error),
         _text(orjson.dumps(attempts).decode()),
         record.timestamp,
+        _text(record.plan),
+        record.cost,
     )
 
 
@@ -107,6 +139,8 @@ def _record(row: Any) -> UsageRecord:
             "usage": {name: row[name] for name in usage},
             "timestamp": row["timestamp"],
             "attempts": row["attempts"],
+            "plan": row["plan"],
+            "cost": row["cost"],
         },
         UsageRecord,
         "usage_logs",
@@ -202,13 +236,59 @@ class PgUsageLog(UsageLog):
             raise StorageError(f"{lost} usage rows could not be written before shutdown") from None
         await self._stop()
 
+    def backlog(self) -> int:
+        return self.depth
+
     async def query(
         self, *, key_id: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[UsageRecord]:
+        page = await self.search(UsageFilter(key_id=key_id, since=since), limit=limit)
+        return list(page.rows)
+
+    async def search(self, where: UsageFilter, *, limit: int, after: UsageCursor | None = None) -> UsagePage:
         await self.flush()
+        conditions, params = _conditions(where)
+        if after is not None:
+            params += [after.timestamp, after.row_id]
+            conditions.append(f'("timestamp", id) < (${len(params) - 1}, ${len(params)})')
+        limit = max(limit, 0)
+        params.append(limit + 1)  # one more than asked: is there a next page
+        sql = _SELECT + _where(conditions) + f' ORDER BY "timestamp" DESC, id DESC LIMIT ${len(params)}'
         async with self._db.connection("reading usage") as conn:
-            rows = await conn.fetch(_SELECT, key_id, since, limit)
-        return [_record(row) for row in rows]
+            rows = await conn.fetch(sql, *params)
+        page = rows[:limit]
+        more = len(rows) > limit and page
+        return UsagePage(
+            rows=tuple(_record(row) for row in page),
+            row_ids=tuple(row["id"] for row in page),
+            next_cursor=UsageCursor(timestamp=page[-1]["timestamp"], row_id=page[-1]["id"]) if more else None,
+        )
+
+    async def summarize(
+        self, where: UsageFilter, *, group_by: UsageGroup, bucket: UsageBucket
+    ) -> list[UsageSummaryRow]:
+        await self.flush()
+        conditions, params = _conditions(where)
+        sql = _SUMMARY.format(bucket=bucket.value, group=_GROUPS[group_by], where=_where(conditions))
+        async with self._db.connection("summarizing usage") as conn:
+            rows = await conn.fetch(sql, *params)
+        return [
+            UsageSummaryRow(
+                bucket_start=row["bucket_start"],
+                group=row["grp"],
+                requests=row["requests"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cached_input_tokens=row["cached_input_tokens"],
+                cache_creation_input_tokens=row["cache_creation_input_tokens"],
+                reasoning_tokens=row["reasoning_tokens"],
+                cost=row["cost"],
+                errors=row["errors"],
+                latency_p50_ms=row["p50"],
+                latency_p95_ms=row["p95"],
+            )
+            for row in rows
+        ]
 
     def _ensure_writer(self) -> None:
         if self._writer is None or self._writer.done():
@@ -277,3 +357,36 @@ class PgUsageLog(UsageLog):
             wait,
             self.depth,
         )
+
+
+def _where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _conditions(where: UsageFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions with numbered parameters for ``where`` (each served by an index on (column, time))."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        params.extend(values)
+        numbers = [f"${len(params) - len(values) + i + 1}" for i in range(len(values))]
+        conditions.append(sql.format(*numbers))
+
+    for column, value in (
+        ("key_id", where.key_id),
+        ("plan", where.plan),
+        ("requested_model", where.requested_model),
+        ("routed_model", where.routed_model),
+        ("status", None if where.status is None else where.status.value),
+        ("request_id", where.request_id),
+    ):
+        if value is not None:
+            add(column + " = {}", value)
+    if where.provider is not None:
+        add("split_part(upstream_provider, '/', 1) = {}", where.provider)
+    if where.since is not None:
+        add('"timestamp" >= {}', where.since)
+    if where.until is not None:
+        add('"timestamp" < {}', where.until)
+    return conditions, params

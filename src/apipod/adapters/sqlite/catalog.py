@@ -2,14 +2,17 @@
 
 Upstreams, their accounts and models are rows; a plan's routes, aliases and budgets are JSON columns
 (always read and written whole). ``snapshot()`` is served from an in-process copy that each write of this
-store replaces, so the request path never touches the file. Account secrets live in their own column and
-never reach a log or an error message; with a SecretBox, account secrets, header values and secret options
-are stored sealed (adapters/secret_box.py) and opened on read.
+store replaces, so the request path never touches the file; other processes sharing the file are noticed
+through ``catalog_meta.version`` (bumped by every catalog write), read at most once per ``recheck`` seconds.
+Account secrets live in their own column and never reach a log or an error message; with a SecretBox,
+account secrets, header values and secret options are stored sealed (adapters/secret_box.py) and opened
+on read.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,24 +35,39 @@ from apipod.adapters.sqlite.database import SqliteDatabase, immediate
 from apipod.application.ports import CatalogStore
 from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
-from apipod.domain.errors import NotFoundError
+from apipod.domain.errors import ConflictError, NotFoundError
+
+_Loaded = tuple[Catalog, int]  # the catalog and the version it was read at
 
 
 class SqliteCatalogStore(CatalogStore):
-    def __init__(self, db: SqliteDatabase, box: SecretBox | None = None) -> None:
+    def __init__(self, db: SqliteDatabase, box: SecretBox | None = None, *, recheck: float = 1.0) -> None:
         self._db = db
         self._box = box
+        self._recheck = recheck
         self._catalog: Catalog | None = None
+        self._version = -1
+        self._checked_at = float("-inf")
 
     async def snapshot(self) -> Catalog:
-        if self._catalog is None:
-            self._catalog = await self._db.run(self._load)
-        return self._catalog
+        now = time.monotonic()
+        cached = self._catalog
+        if cached is not None and now - self._checked_at < self._recheck:
+            return cached
+        self._checked_at = now  # one check per interval, however many requests arrive meanwhile
+        if cached is None or await self._db.run(_version) != self._version:
+            return await self.load()
+        return cached
 
     async def load(self) -> Catalog:
         """Read the catalog from the database (at start-up, or to see another process's writes)."""
-        self._catalog = await self._db.run(self._load)
-        return self._catalog
+        return self._keep(await self._db.run(self._load))
+
+    def _keep(self, loaded: _Loaded) -> Catalog:
+        """Serve ``loaded`` until the next version check, an interval from now."""
+        self._catalog, self._version = loaded
+        self._checked_at = time.monotonic()
+        return loaded[0]
 
     async def reseal(self, target: SecretBox | None = None) -> int:
         """Re-encrypt every stored secret not yet sealed under ``target`` (default: this store's key), in one
@@ -76,8 +94,63 @@ class SqliteCatalogStore(CatalogStore):
         self._catalog = None
         return count
 
+    async def delete_upstream(self, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> _Loaded:
+            with immediate(conn):
+                if conn.execute("SELECT 1 FROM upstreams WHERE name = ?", (name,)).fetchone() is None:
+                    raise NotFoundError(f"No upstream named '{name}'.")
+                users = [
+                    r[0]
+                    for r in conn.execute("SELECT name FROM upstream_models WHERE upstream = ? ORDER BY name", (name,))
+                ]
+                if users:
+                    raise ConflictError(f"Upstream '{name}' is still used by models: {', '.join(users)}.")
+                conn.execute("DELETE FROM upstream_accounts WHERE upstream = ?", (name,))
+                conn.execute("DELETE FROM upstreams WHERE name = ?", (name,))
+                _bump(conn)
+            return self._load(conn)
+
+        self._keep(await self._db.run(write))
+
+    async def delete_model(self, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> _Loaded:
+            with immediate(conn):
+                if conn.execute("SELECT 1 FROM upstream_models WHERE name = ?", (name,)).fetchone() is None:
+                    raise NotFoundError(f"No model named '{name}'.")
+                users = [
+                    plan
+                    for plan, routes, aliases in conn.execute("SELECT name, routes, aliases FROM plans ORDER BY name")
+                    if name in _routed(orjson.loads(routes), orjson.loads(aliases))
+                ]
+                if users:
+                    raise ConflictError(f"Model '{name}' is still routed to by plans: {', '.join(users)}.")
+                conn.execute("DELETE FROM upstream_models WHERE name = ?", (name,))
+                _bump(conn)
+            return self._load(conn)
+
+        self._keep(await self._db.run(write))
+
+    async def delete_plan(self, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> _Loaded:
+            with immediate(conn):
+                if conn.execute("DELETE FROM plans WHERE name = ?", (name,)).rowcount == 0:
+                    raise NotFoundError(f"No plan named '{name}'.")
+                _bump(conn)
+            return self._load(conn)
+
+        self._keep(await self._db.run(write))
+
+    async def set_currency(self, currency: str) -> None:
+        def write(conn: sqlite3.Connection) -> _Loaded:
+            with immediate(conn):
+                conn.execute("UPDATE catalog_meta SET currency = ?", (currency,))
+                _bump(conn)
+            return self._load(conn)
+
+        self._keep(await self._db.run(write))
+
     async def upsert_upstream(self, upstream: Upstream) -> None:
-        def write(conn: sqlite3.Connection) -> Catalog:
+        def write(conn: sqlite3.Connection) -> _Loaded:
             with immediate(conn):
                 timeouts = upstream.timeouts
                 conn.execute(
@@ -116,21 +189,26 @@ class SqliteCatalogStore(CatalogStore):
                         for a in upstream.accounts
                     ],
                 )
+                _bump(conn)
             return self._load(conn)
 
-        self._catalog = await self._db.run(write)
+        self._keep(await self._db.run(write))
 
     async def upsert_model(self, model: UpstreamModel) -> None:
-        def write(conn: sqlite3.Connection) -> Catalog:
+        def write(conn: sqlite3.Connection) -> _Loaded:
             with immediate(conn):
                 if conn.execute("SELECT 1 FROM upstreams WHERE name = ?", (model.upstream,)).fetchone() is None:
                     raise NotFoundError(f"Model '{model.name}' names an unknown upstream '{model.upstream}'.")
                 limits = model.limits
+                prices = model.prices
                 conn.execute(
-                    "INSERT INTO upstream_models (name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET upstream = excluded.upstream,"
-                    " upstream_model = excluded.upstream_model, rpm = excluded.rpm, tpm = excluded.tpm,"
-                    " rpd = excluded.rpd, max_concurrency = excluded.max_concurrency",
+                    "INSERT INTO upstream_models (name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency,"
+                    " input_price, output_price, cache_read_price, cache_write_price)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                    " upstream = excluded.upstream, upstream_model = excluded.upstream_model, rpm = excluded.rpm,"
+                    " tpm = excluded.tpm, rpd = excluded.rpd, max_concurrency = excluded.max_concurrency,"
+                    " input_price = excluded.input_price, output_price = excluded.output_price,"
+                    " cache_read_price = excluded.cache_read_price, cache_write_price = excluded.cache_write_price",
                     (
                         model.name,
                         model.upstream,
@@ -139,17 +217,22 @@ class SqliteCatalogStore(CatalogStore):
                         limits.tpm,
                         limits.rpd,
                         limits.max_concurrency,
+                        *(
+                            None if p is None else str(p)
+                            for p in (prices.input, prices.output, prices.cache_read, prices.cache_write)
+                        ),
                     ),
                 )
+                _bump(conn)
             return self._load(conn)
 
-        self._catalog = await self._db.run(write)
+        self._keep(await self._db.run(write))
 
     async def upsert_plan(self, plan: Plan) -> None:
         wanted = sorted({r.model for r in plan.routes} | {r.model for a in plan.aliases for r in a.routes})
         table = converter.unstructure(plan, Plan)  # the JSON columns hold the plan table's own lists
 
-        def write(conn: sqlite3.Connection) -> Catalog:
+        def write(conn: sqlite3.Connection) -> _Loaded:
             with immediate(conn):
                 known = {row[0] for row in conn.execute("SELECT name FROM upstream_models")}
                 missing = [name for name in wanted if name not in known]
@@ -171,12 +254,13 @@ class SqliteCatalogStore(CatalogStore):
                         plan.max_concurrency,
                     ),
                 )
+                _bump(conn)
             return self._load(conn)
 
-        self._catalog = await self._db.run(write)
+        self._keep(await self._db.run(write))
 
     async def add_account(self, upstream: str, secret: str) -> Account:
-        def write(conn: sqlite3.Connection) -> tuple[Account, Catalog]:
+        def write(conn: sqlite3.Connection) -> tuple[Account, _Loaded]:
             with immediate(conn):
                 if conn.execute("SELECT 1 FROM upstreams WHERE name = ?", (upstream,)).fetchone() is None:
                     raise NotFoundError(f"No upstream named '{upstream}'.")
@@ -188,13 +272,36 @@ class SqliteCatalogStore(CatalogStore):
                     "INSERT INTO upstream_accounts (upstream, idx, secret, project) VALUES (?, ?, ?, NULL)",
                     (upstream, account.index, seal_with(self._box, secret, account_place(upstream, account.index))),
                 )
+                _bump(conn)
             return account, self._load(conn)
 
-        account, self._catalog = await self._db.run(write)
+        account, loaded = await self._db.run(write)
+        self._keep(loaded)
         return account
 
-    def _load(self, conn: sqlite3.Connection) -> Catalog:
-        return _load(conn, self._box)
+    def _load(self, conn: sqlite3.Connection) -> _Loaded:
+        return _load(conn, self._box), _version(conn)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT version FROM catalog_meta").fetchone()[0])
+
+
+def _bump(conn: sqlite3.Connection) -> None:
+    """Tell every process sharing the file that the catalog changed (inside the writing transaction)."""
+    conn.execute("UPDATE catalog_meta SET version = version + 1")
+
+
+def _model_table(row: dict[str, Any]) -> dict[str, Any]:
+    """A models row in the model table's shape (``provider``, not ``upstream``)."""
+    table = dict(row)
+    table["provider"] = table.pop("upstream")
+    return table
+
+
+def _routed(routes: list[dict[str, Any]], aliases: list[dict[str, Any]]) -> set[str]:
+    """The model names a plan's JSON routes and aliases name."""
+    return {r["model"] for r in routes} | {r["model"] for a in aliases for r in a["routes"]}
 
 
 def _reseal(conn: sqlite3.Connection, source: SecretBox | None, box: SecretBox) -> int:
@@ -265,21 +372,12 @@ def _load(conn: sqlite3.Connection, box: SecretBox | None) -> Catalog:
         for row in _dicts(conn.execute("SELECT * FROM upstreams ORDER BY rowid"))
     )
     models = tuple(
-        from_row(
-            {
-                "name": name,
-                "provider": upstream,
-                "upstream_model": upstream_model,
-                "rpm": rpm,
-                "tpm": tpm,
-                "rpd": rpd,
-                "max_concurrency": max_concurrency,
-            },
-            UpstreamModel,
-            "upstream_models",
-        )
-        for name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency in conn.execute(
-            "SELECT name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency FROM upstream_models ORDER BY rowid"
+        from_row(_model_table(row), UpstreamModel, "upstream_models")
+        for row in _dicts(
+            conn.execute(
+                "SELECT name, upstream, upstream_model, rpm, tpm, rpd, max_concurrency, input_price, output_price,"
+                " cache_read_price, cache_write_price FROM upstream_models ORDER BY rowid"
+            )
         )
     )
     plans = tuple(
@@ -300,4 +398,5 @@ def _load(conn: sqlite3.Connection, box: SecretBox | None) -> Catalog:
             "SELECT name, routes, aliases, budgets, strict_models, rpm, max_concurrency FROM plans ORDER BY rowid"
         )
     )
-    return Catalog(upstreams=upstreams, models=models, plans=plans)
+    currency = conn.execute("SELECT currency FROM catalog_meta").fetchone()[0]
+    return Catalog(upstreams=upstreams, models=models, plans=plans, currency=currency)

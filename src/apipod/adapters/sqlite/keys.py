@@ -13,7 +13,10 @@ from apipod.dialects.catalog_wire import from_row
 from apipod.domain.errors import ConflictError, NotFoundError
 from apipod.domain.keys import ApiKey
 
-_COLUMNS = "id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at"
+_COLUMNS = (
+    "id, digest, prefix, name, plan, active, created_at, expires_at, last_used_at,"
+    " previous_digest, previous_valid_until"
+)
 _FIELDS = _COLUMNS.split(", ")
 
 
@@ -37,7 +40,7 @@ class SqliteKeyRepository(KeyRepository):
                     what = f"id '{key.id}'" if clash[0] else "the same secret"
                     raise ConflictError(f"A key with {what} exists already.")
                 conn.execute(
-                    f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     (
                         key.id,
                         key.digest,
@@ -48,13 +51,50 @@ class SqliteKeyRepository(KeyRepository):
                         to_text(key.created_at),
                         None if key.expires_at is None else to_text(key.expires_at),
                         None if key.last_used_at is None else to_text(key.last_used_at),
+                        key.previous_digest,
+                        _optional_text(key.previous_valid_until),
                     ),
                 )
 
         await self._db.run(insert)
 
     async def by_digest(self, digest: str) -> ApiKey | None:
-        return await self._db.run(lambda conn: _one(conn, "digest", digest))
+        def select(conn: sqlite3.Connection) -> ApiKey | None:
+            return _one(conn, "digest", digest) or _one(conn, "previous_digest", digest)
+
+        return await self._db.run(select)
+
+    async def update(self, key: ApiKey) -> ApiKey:
+        def write(conn: sqlite3.Connection) -> ApiKey:
+            with immediate(conn):
+                for digest in (key.digest, key.previous_digest):
+                    clash = conn.execute(
+                        "SELECT 1 FROM api_keys WHERE id != ? AND (digest = ? OR previous_digest = ?)",
+                        (key.id, digest, digest),
+                    ).fetchone()
+                    if digest is not None and clash is not None:
+                        raise ConflictError("A key with the same secret exists already.")
+                conn.execute(
+                    "UPDATE api_keys SET digest = ?, prefix = ?, name = ?, plan = ?, active = ?, expires_at = ?,"
+                    " previous_digest = ?, previous_valid_until = ? WHERE id = ?",
+                    (
+                        key.digest,
+                        key.prefix,
+                        key.name,
+                        key.plan,
+                        int(key.active),
+                        _optional_text(key.expires_at),
+                        key.previous_digest,
+                        _optional_text(key.previous_valid_until),
+                        key.id,
+                    ),
+                )
+                stored = _one(conn, "id", key.id)
+            if stored is None:
+                raise NotFoundError(f"No key with id '{key.id}'.")
+            return stored
+
+        return await self._db.run(write)
 
     async def get(self, key_id: str) -> ApiKey | None:
         return await self._db.run(lambda conn: _one(conn, "id", key_id))
@@ -81,6 +121,10 @@ class SqliteKeyRepository(KeyRepository):
         await self._db.run(
             lambda conn: conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (to_text(when), key_id))
         )
+
+
+def _optional_text(when: datetime | None) -> str | None:
+    return None if when is None else to_text(when)
 
 
 def _one(conn: sqlite3.Connection, column: str, value: str) -> ApiKey | None:

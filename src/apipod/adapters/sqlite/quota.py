@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,21 +20,35 @@ from apipod.adapters.sqlite.database import SqliteDatabase, immediate, to_text
 from apipod.adapters.system import RandomIdGenerator
 from apipod.application.ports import IdGenerator, QuotaLedger
 from apipod.domain.errors import QuotaExceededError
+from apipod.domain.pricing import from_units, to_units
 from apipod.domain.quota import Budget, Reservation, WindowUse, first_exhausted, holds_for
 
-_SELECT_USE = "SELECT tokens, requests FROM quota_windows WHERE key_id = ? AND window_name = ? AND window_start = ?"
+_SELECT_USE = (
+    "SELECT tokens, requests, cost FROM quota_windows WHERE key_id = ? AND window_name = ? AND window_start = ?"
+)
 _ADD = (
-    "INSERT INTO quota_windows (key_id, window_name, window_start, window_end, tokens, requests)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, window_name, window_start)"
-    " DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + excluded.requests"
+    "INSERT INTO quota_windows (key_id, window_name, window_start, window_end, tokens, requests, cost)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, window_name, window_start)"
+    " DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + excluded.requests,"
+    " cost = cost + excluded.cost"
 )
 _ADJUST = (
-    "UPDATE quota_windows SET tokens = MAX(tokens + ?, 0), requests = MAX(requests + ?, 0)"
+    "UPDATE quota_windows SET tokens = MAX(tokens + ?, 0), requests = MAX(requests + ?, 0), cost = MAX(cost + ?, 0)"
     " WHERE key_id = ? AND window_name = ? AND window_start = ?"
 )
 
-# A stored hold: [window name, window start (text), tokens, requests, counts tokens].
+# A stored hold: [window name, window start (text), tokens, requests, counts tokens, cost units, counts cost]
+# (holds written before cost accounting have the first five only).
 _Hold = list[Any]
+_NO_COST = Decimal(0)
+
+
+def _cost(hold: _Hold) -> int:
+    return int(hold[5]) if len(hold) > 5 else 0
+
+
+def _counts_cost(hold: _Hold) -> bool:
+    return bool(hold[6]) if len(hold) > 6 else False
 
 
 class SqliteQuotaLedger(QuotaLedger):
@@ -42,43 +57,54 @@ class SqliteQuotaLedger(QuotaLedger):
         self._ids = ids if ids is not None else RandomIdGenerator()
 
     async def reserve(
-        self, *, key_id: str, budgets: tuple[Budget, ...], tokens: int, now: datetime, ttl: float
+        self,
+        *,
+        key_id: str,
+        budgets: tuple[Budget, ...],
+        tokens: int,
+        now: datetime,
+        ttl: float,
+        cost: Decimal = _NO_COST,
     ) -> Reservation:
-        holds = holds_for(budgets, now, tokens)
+        units = to_units(max(cost, _NO_COST))
+        cost = from_units(units)
+        holds = holds_for(budgets, now, tokens, cost)
         reservation = Reservation(
             id=self._ids.new_id("rsv_"),
             key_id=key_id,
             tokens=tokens,
             holds=holds,
             expires_at=now + timedelta(seconds=ttl),
+            cost=cost,
         )
         starts = [to_text(h.start) for h in holds]
         stored: list[_Hold] = [
-            [h.window, start, h.tokens, h.requests, b.tokens is not None]
+            [h.window, start, h.tokens, h.requests, b.tokens is not None, to_units(h.cost), b.cost is not None]
             for h, start, b in zip(holds, starts, budgets, strict=True)
         ]
 
         def work(conn: sqlite3.Connection) -> QuotaExceededError | None:
             with immediate(conn):
                 uses = tuple(_use(conn, key_id, h[0], h[1]) for h in stored)
-                exhausted = first_exhausted(budgets, uses, tokens)
+                exhausted = first_exhausted(budgets, uses, tokens, cost)
                 if exhausted is not None:
                     # Returned, not raised: nothing was written, and the transaction just ends.
-                    return quota_exceeded_error(exhausted, uses[budgets.index(exhausted)], tokens, now)
+                    return quota_exceeded_error(exhausted, uses[budgets.index(exhausted)], tokens, now, cost)
                 conn.executemany(
                     _ADD,
                     [
-                        (key_id, h.window, start, to_text(h.end), h.tokens, h.requests)
+                        (key_id, h.window, start, to_text(h.end), h.tokens, h.requests, to_units(h.cost))
                         for h, start in zip(holds, starts, strict=True)
                     ],
                 )
                 conn.execute(
-                    "INSERT INTO quota_reservations (id, key_id, tokens, holds, reserved_at, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO quota_reservations (id, key_id, tokens, cost, holds, reserved_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         reservation.id,
                         key_id,
                         tokens,
+                        units,
                         orjson.dumps(stored).decode(),
                         to_text(now),
                         to_text(reservation.expires_at),
@@ -91,7 +117,9 @@ class SqliteQuotaLedger(QuotaLedger):
             raise refused
         return reservation
 
-    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime, cost: Decimal = _NO_COST) -> None:
+        units = to_units(max(cost, _NO_COST))
+
         def work(conn: sqlite3.Connection) -> None:
             with immediate(conn):
                 pending = _pending(conn, reservation.id)
@@ -100,11 +128,23 @@ class SqliteQuotaLedger(QuotaLedger):
                 key_id, holds = pending
                 conn.executemany(
                     _ADJUST,
-                    [(tokens - h[2], 0, key_id, h[0], h[1]) for h in holds if h[4]],
+                    [
+                        (
+                            tokens - h[2] if h[4] else 0,
+                            0,
+                            units - _cost(h) if _counts_cost(h) else 0,
+                            key_id,
+                            h[0],
+                            h[1],
+                        )
+                        for h in holds
+                        if h[4] or _counts_cost(h)
+                    ],
                 )
                 conn.execute(
-                    "UPDATE quota_reservations SET state = 'settled', settled_tokens = ? WHERE id = ?",
-                    (tokens, reservation.id),
+                    "UPDATE quota_reservations SET state = 'settled', settled_tokens = ?, settled_cost = ?"
+                    " WHERE id = ?",
+                    (tokens, units, reservation.id),
                 )
 
         await self._db.run(work)
@@ -148,7 +188,7 @@ class SqliteQuotaLedger(QuotaLedger):
 
 def _use(conn: sqlite3.Connection, key_id: str, window: str, start: str) -> WindowUse:
     row = conn.execute(_SELECT_USE, (key_id, window, start)).fetchone()
-    return WindowUse() if row is None else WindowUse(tokens=row[0], requests=row[1])
+    return WindowUse() if row is None else WindowUse(tokens=row[0], requests=row[1], cost=from_units(row[2]))
 
 
 def _pending(conn: sqlite3.Connection, reservation_id: str) -> tuple[str, list[_Hold]] | None:
@@ -159,5 +199,5 @@ def _pending(conn: sqlite3.Connection, reservation_id: str) -> tuple[str, list[_
 
 
 def _give_back(conn: sqlite3.Connection, reservation_id: str, key_id: str, holds: list[_Hold]) -> None:
-    conn.executemany(_ADJUST, [(-h[2], -h[3], key_id, h[0], h[1]) for h in holds])
+    conn.executemany(_ADJUST, [(-h[2], -h[3], -_cost(h), key_id, h[0], h[1]) for h in holds])
     conn.execute("UPDATE quota_reservations SET state = 'released' WHERE id = ?", (reservation_id,))

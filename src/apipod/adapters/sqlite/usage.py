@@ -20,16 +20,30 @@ from apipod.adapters.sqlite.database import SqliteDatabase, to_text
 from apipod.application.ports import UsageLog
 from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.errors import ApipodError
-from apipod.domain.usage import Attempt, UsageRecord
+from apipod.domain.pricing import from_units, to_units
+from apipod.domain.usage import (
+    Attempt,
+    UsageBucket,
+    UsageCursor,
+    UsageFilter,
+    UsageGroup,
+    UsagePage,
+    UsageRecord,
+    UsageSummary,
+    UsageSummaryRow,
+)
 
 logger = logging.getLogger(__name__)
 
 _COLUMNS = (
     "request_id, key_id, user, requested_model, routed_model, upstream, status, token_count, input_tokens,"
     " output_tokens, cached_input_tokens, cache_creation_input_tokens, reasoning_tokens, latency_ms, ttft_ms,"
-    " error, timestamp, attempts"
+    " error, timestamp, attempts, plan, cost, id"
 )
-_INSERT = f"INSERT INTO usage_records ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
+_INSERTED = _COLUMNS.removesuffix(", id")
+_INSERT = f"INSERT INTO usage_records ({_INSERTED}) VALUES ({', '.join('?' * 20)})"  # noqa: S608
+# the next character after "/": upstream labels of provider P sort in ["P/", "P0")
+_AFTER_SLASH = chr(ord("/") + 1)
 
 _Row = tuple[Any, ...]
 
@@ -55,6 +69,8 @@ def _row(record: UsageRecord) -> _Row:
         record.error,
         to_text(record.timestamp),
         orjson.dumps([converter.unstructure(a, Attempt) for a in record.attempts]).decode(),
+        record.plan,
+        to_units(record.cost),  # integer units of domain.pricing.COST_QUANTUM: exact
     )
 
 
@@ -80,6 +96,8 @@ def _record(row: _Row) -> UsageRecord:
             "error": row[15],
             "timestamp": row[16],
             "attempts": orjson.loads(row[17]),
+            "plan": row[18],
+            "cost": from_units(row[19]),
         },
         UsageRecord,
         "usage_records",
@@ -105,7 +123,11 @@ class SqliteUsageLog(UsageLog):
         self._batch_size = batch_size
         self._max_pending = max_pending
         self._pending: list[_Row] = []
+        self._in_flight = 0  # rows of the batch being written
         self._writer: asyncio.Task[None] | None = None
+
+    def backlog(self) -> int:
+        return len(self._pending) + self._in_flight
 
     async def record(self, record: UsageRecord) -> None:
         self._pending.append(_row(record))
@@ -123,33 +145,67 @@ class SqliteUsageLog(UsageLog):
         while self._pending:
             batch = self._take()
             try:
-                await self._db.run(partial(_write, rows=batch))
+                await self._write_batch(batch)
             except BaseException:
                 self._pending[:0] = batch
                 raise
 
+    async def _write_batch(self, batch: list[_Row]) -> None:
+        self._in_flight = len(batch)
+        try:
+            await self._db.run(partial(_write, rows=batch))
+        finally:
+            self._in_flight = 0
+
     async def query(
         self, *, key_id: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[UsageRecord]:
+        page = await self.search(UsageFilter(key_id=key_id, since=since), limit=limit)
+        return list(page.rows)
+
+    async def search(self, where: UsageFilter, *, limit: int, after: UsageCursor | None = None) -> UsagePage:
         await self.flush()
-        where: list[str] = []
-        params: list[Any] = []
-        if key_id is not None:
-            where.append("key_id = ?")
-            params.append(key_id)
-        if since is not None:
-            where.append("timestamp >= ?")
-            params.append(to_text(since))
+        conditions, params = _conditions(where)
+        if after is not None:
+            conditions.append("(timestamp < ? OR (timestamp = ? AND id < ?))")
+            params += [to_text(after.timestamp), to_text(after.timestamp), after.row_id]
         sql = f"SELECT {_COLUMNS} FROM usage_records"  # noqa: S608
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY timestamp DESC, id DESC LIMIT ?"
-        params.append(max(limit, 0))
+        limit = max(limit, 0)
+        params.append(limit + 1)  # one more than asked: is there a next page
 
-        def select(conn: sqlite3.Connection) -> list[UsageRecord]:
-            return [_record(row) for row in conn.execute(sql, params)]
+        def select(conn: sqlite3.Connection) -> list[_Row]:
+            return conn.execute(sql, params).fetchall()
 
-        return await self._db.run(select)
+        rows = await self._db.run(select)
+        page = rows[:limit]
+        records = tuple(_record(row) for row in page)
+        more = len(rows) > limit and page
+        return UsagePage(
+            rows=records,
+            row_ids=tuple(row[20] for row in page),
+            next_cursor=UsageCursor(timestamp=records[-1].timestamp, row_id=page[-1][20]) if more else None,
+        )
+
+    async def summarize(
+        self, where: UsageFilter, *, group_by: UsageGroup, bucket: UsageBucket
+    ) -> list[UsageSummaryRow]:
+        """Added up in Python (SQLite has no percentile), one pass over the matching rows."""
+        await self.flush()
+        conditions, params = _conditions(where)
+        sql = f"SELECT {_COLUMNS} FROM usage_records"  # noqa: S608
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+
+        def add_up(conn: sqlite3.Connection) -> list[UsageSummaryRow]:
+            summary = UsageSummary(group_by, bucket)
+            for row in conn.execute(sql, params):
+                summary.add(_record(row))
+            return summary.rows()
+
+        return await self._db.run(add_up)
 
     def _take(self) -> list[_Row]:
         batch = self._pending[: self._batch_size]
@@ -160,7 +216,7 @@ class SqliteUsageLog(UsageLog):
         while self._pending:
             batch = self._take()
             try:
-                await self._db.run(partial(_write, rows=batch))
+                await self._write_batch(batch)
             except ApipodError:
                 self._pending[:0] = batch
                 logger.exception("usage rows not written yet; %d kept for the next flush", len(self._pending))
@@ -168,3 +224,30 @@ class SqliteUsageLog(UsageLog):
             except BaseException:
                 self._pending[:0] = batch
                 raise
+
+
+def _conditions(where: UsageFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions and their parameters for ``where`` (each served by an index on (column, timestamp))."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("key_id", where.key_id),
+        ("plan", where.plan),
+        ("requested_model", where.requested_model),
+        ("routed_model", where.routed_model),
+        ("status", None if where.status is None else where.status.value),
+        ("request_id", where.request_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if where.provider is not None:
+        conditions.append("upstream >= ? AND upstream < ?")
+        params += [f"{where.provider}/", f"{where.provider}{_AFTER_SLASH}"]
+    if where.since is not None:
+        conditions.append("timestamp >= ?")
+        params.append(to_text(where.since))
+    if where.until is not None:
+        conditions.append("timestamp < ?")
+        params.append(to_text(where.until))
+    return conditions, params

@@ -28,3 +28,20 @@ class CatalogStore(Protocol):
     async def add_account(self, upstream: str, secret: str) -> Account:
         """Append a credential to an upstream's pool (``apipod copilot login``). Raises NotFoundError."""
         ...
+
+    async def delete_upstream(self, name: str) -> None:
+        """Remove an upstream and its accounts. Raises NotFoundError when absent, ConflictError while a model
+        names it."""
+        ...
+
+    async def delete_model(self, name: str) -> None:
+        """Raises NotFoundError when absent, ConflictError while a plan's route or alias names it."""
+        ...
+
+    async def delete_plan(self, name: str) -> None:
+        """Raises NotFoundError when absent. Keys on the plan stay (they answer 403 until moved)."""
+        ...
+
+    async def set_currency(self, currency: str) -> None:
+        """The currency of every price and money budget (``Catalog.currency``)."""
+        ...

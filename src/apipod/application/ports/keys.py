@@ -14,7 +14,8 @@ class KeyRepository(Protocol):
         ...
 
     async def by_digest(self, digest: str) -> ApiKey | None:
-        """The key whose plaintext hashes to ``digest``, active or not; None when unknown."""
+        """The key whose plaintext hashes to ``digest`` (its current or its previous secret), active or not;
+        None when unknown. Whether a previous secret is still accepted is the caller's question."""
         ...
 
     async def get(self, key_id: str) -> ApiKey | None: ...
@@ -25,6 +26,12 @@ class KeyRepository(Protocol):
 
     async def set_active(self, key_id: str, *, active: bool) -> ApiKey:
         """Activate or revoke a key and return its new record. Raises NotFoundError."""
+        ...
+
+    async def update(self, key: ApiKey) -> ApiKey:
+        """Replace the record of ``key.id`` by ``key`` (name, plan, active, expiry, digests; ``created_at`` and
+        ``last_used_at`` stay as stored) and return it; ``by_digest`` finds it by ``digest`` or, while
+        set, ``previous_digest``. Raises NotFoundError, or ConflictError when the digest is another key's."""
         ...
 
     async def touch(self, key_id: str, when: datetime) -> None:

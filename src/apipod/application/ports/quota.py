@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from apipod.domain.quota import Budget, Reservation, WindowUse
@@ -10,9 +11,18 @@ class QuotaLedger(Protocol):
     """Per-key budget windows: reservations held before an upstream call, settled after it."""
 
     async def reserve(
-        self, *, key_id: str, budgets: tuple[Budget, ...], tokens: int, now: datetime, ttl: float
+        self,
+        *,
+        key_id: str,
+        budgets: tuple[Budget, ...],
+        tokens: int,
+        now: datetime,
+        ttl: float,
+        cost: Decimal = Decimal(0),
     ) -> Reservation:
-        """Hold ``tokens`` (and one request) in every window of ``budgets`` at once, or nothing.
+        """Hold ``tokens``, ``cost`` (money, counted by budgets with a ``cost`` limit) and one request in every
+        window of ``budgets`` at once, or nothing. Money is counted exactly, in units of
+        ``domain.pricing.COST_QUANTUM``.
 
         Atomic: concurrent reservations, in one process or many, never take a window past its limit.
         The hold expires ``ttl`` seconds from ``now`` unless settled or released.
@@ -22,8 +32,8 @@ class QuotaLedger(Protocol):
         """
         ...
 
-    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime) -> None:
-        """Replace the hold with the real spend of ``tokens`` (and its one request). Idempotent: a second
+    async def settle(self, reservation: Reservation, *, tokens: int, now: datetime, cost: Decimal = Decimal(0)) -> None:
+        """Replace the hold with the real spend of ``tokens`` and ``cost`` (and its one request). Idempotent: a second
         settle or release of the same reservation changes nothing. ``now`` (the injected clock) stamps the
         closing, so housekeeping never depends on the database's own clock."""
         ...

@@ -11,20 +11,30 @@ from cattrs.gen import override
 from apipod.dialects.catalog_wire import values
 from apipod.dialects.catalog_wire.converter import converter, read, table_hook
 from apipod.dialects.catalog_wire.errors import WireError
+from apipod.dialects.catalog_wire.schema import SCHEMA
 
 MAX_EXPIRES_IN_DAYS = 100 * 366
 MAX_USAGE_LIMIT = 10_000
+# What ``values.name`` accepts: not blank, at most NAME_MAX characters, no control characters.
+NAME_SCHEMA = {
+    "type": "string",
+    "maxLength": values.NAME_MAX,
+    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+}
 
 
 @attrs.frozen(kw_only=True)
 class CreateKeyBody:
     """``tier`` names the plan; ``sub_name`` and ``plan`` are the original project's spellings of it."""
 
-    name: str
-    tier: str | None = None
+    name: str = attrs.field(metadata={SCHEMA: NAME_SCHEMA})
+    tier: str | None = attrs.field(default=None, metadata={SCHEMA: {"description": "The plan's name."}})
     sub_name: str | None = None
     plan: str | None = None
-    expires_in: float | None = None  # days from now
+    expires_in: float | None = attrs.field(
+        default=None,
+        metadata={SCHEMA: {"exclusiveMinimum": 0, "maximum": MAX_EXPIRES_IN_DAYS, "description": "Days from now."}},
+    )
     expires_at: datetime | None = None
 
     def plan_name(self) -> str:
@@ -59,7 +69,7 @@ class UsageQuery:
     limit: int = 100
 
 
-def _limit(value: Any, _: Any) -> int:
+def page_limit(value: Any, _: Any) -> int:
     """At least 1; more than the most one answer carries reads as that most (as it always has)."""
     text = values.string(value).strip()
     if not text.isascii() or not text.isdigit() or int(text[:9]) == 0:
@@ -90,7 +100,7 @@ converter.register_structure_hook(
         _cattrs_forbid_extra_keys=False,
         key_id=override(struct_hook=lambda v, _: None if v is None else values.string(v)),
         since=override(struct_hook=values.optional_timestamp),
-        limit=override(struct_hook=_limit),
+        limit=override(struct_hook=page_limit),
     ),
 )
 

@@ -7,8 +7,10 @@ carries the path of the offending value (``errors.wire_error``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, get_args, get_origin
 
 import cattrs
@@ -153,8 +155,41 @@ def _checked(base: Callable[[Any, Any], T], check: Callable[[T], None]) -> Calla
 
 
 def _budget_limits_something(budget: Budget) -> None:
-    if budget.tokens is None and budget.requests is None:
-        raise WireError("", "a budget limits tokens, requests, or both")
+    if budget.tokens is None and budget.requests is None and budget.cost is None:
+        raise WireError("", "a budget limits tokens, requests, cost, or any of them")
+
+
+MAX_AMOUNT = Decimal(10) ** 8  # the ledgers count 10^-10 units in 64-bit integers: a budget stays far below
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def amount(value: Any, _: Any = None) -> Decimal:
+    """A money amount (a price per million tokens, a budget): a number or a decimal string, 0 or more, kept
+    exactly as written (a TOML or JSON 0.15 is Decimal("0.15"), not its binary expansion)."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"must be a number or a decimal string, not {values.kind_of(value)}")
+    else:
+        try:
+            # repr of a float is the shortest text that reads back as it: what the file or body said
+            result = Decimal(repr(value) if isinstance(value, float) else value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    if not result.is_finite() or not 0 <= result <= MAX_AMOUNT:
+        raise ValueError(f"must be a finite amount from 0 to {MAX_AMOUNT}")
+    return result
+
+
+def optional_amount(value: Any, _: Any = None) -> Decimal | None:
+    return None if value is None else amount(value)
+
+
+def currency(value: Any, _: Any = None) -> str:
+    """A three-letter currency code (ISO 4217 style: ``USD``, ``EUR``)."""
+    if not isinstance(value, str) or not _CURRENCY.match(value):
+        raise ValueError(f"{value!r} is not a currency: say a three-letter code such as USD or EUR")
+    return value
 
 
 def _plan_routes_somewhere(plan: Plan) -> None:
@@ -212,6 +247,8 @@ def make_converter(*, stored: bool = False) -> cattrs.Converter:
     c.register_structure_hook(bool, values.boolean)
     c.register_structure_hook(datetime, values.timestamp)
     c.register_unstructure_hook(datetime, _iso)
+    c.register_structure_hook(Decimal, amount)
+    c.register_unstructure_hook(Decimal, _plain)  # exact in JSON, where a number would be a binary float
     c.register_structure_hook_factory(_is_sequence, lambda t: _sequence_factory(t, c))
     headers, options = Mapping[str, str], Mapping[str, Any]
     c.register_structure_hook_func(lambda t: t == headers, _mapping(values.header_name, values.header_value))
@@ -230,8 +267,10 @@ def make_converter(*, stored: bool = False) -> cattrs.Converter:
 
     c.register_structure_hook(Route, table_hook(c, Route, model=name, weight=override(struct_hook=values.weight)))
     c.register_structure_hook(Alias, _checked(table_hook(c, Alias, name=name), _alias_routes_somewhere))
+    money = override(struct_hook=optional_amount)
     c.register_structure_hook(
-        Budget, _checked(table_hook(c, Budget, tokens=tokens, requests=tokens), _budget_limits_something)
+        Budget,
+        _checked(table_hook(c, Budget, tokens=tokens, requests=tokens, cost=money), _budget_limits_something),
     )
     c.register_structure_hook(
         Plan, _checked(table_hook(c, Plan, name=name, rpm=count, max_concurrency=count), plan_check)
@@ -249,6 +288,10 @@ def make_converter(*, stored: bool = False) -> cattrs.Converter:
             tpm=count,
             rpd=count,
             max_concurrency=count,
+            input_price=money,
+            output_price=money,
+            cache_read_price=money,
+            cache_write_price=money,
         ),
     )
     c.register_structure_hook(UpstreamModel, lambda v, _: c.structure(v, ModelTable).to_model())
@@ -307,7 +350,7 @@ def make_converter(*, stored: bool = False) -> cattrs.Converter:
     c.register_structure_hook(
         MockProviderTable, table_hook(c, MockProviderTable, **common, delay_ms=override(struct_hook=_delay_ms))
     )
-    c.register_structure_hook(CatalogDocument, table_hook(c, CatalogDocument))
+    c.register_structure_hook(CatalogDocument, table_hook(c, CatalogDocument, currency=override(struct_hook=currency)))
     return c
 
 
@@ -329,8 +372,18 @@ def _usage_status(value: Any, _: Any) -> UsageStatus:
         return UsageStatus.ERROR
 
 
+def _plain(value: Decimal) -> str:
+    """Positional notation, never an exponent: ``0.0000000002``, not ``2E-10``."""
+    return format(value, "f")
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else _plain(value)
+
+
 def _model_unstructure(model: UpstreamModel) -> dict[str, Any]:
     limits = model.limits
+    prices = model.prices
     return {
         "name": model.name,
         "provider": model.upstream,
@@ -339,6 +392,10 @@ def _model_unstructure(model: UpstreamModel) -> dict[str, Any]:
         "tpm": limits.tpm,
         "rpd": limits.rpd,
         "max_concurrency": limits.max_concurrency,
+        "input_price": _price(prices.input),
+        "output_price": _price(prices.output),
+        "cache_read_price": _price(prices.cache_read),
+        "cache_write_price": _price(prices.cache_write),
     }
 
 

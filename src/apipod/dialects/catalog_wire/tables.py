@@ -5,11 +5,21 @@ The admin API takes the same tables as JSON."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from apipod.domain.catalog import Account, ModelLimits, Plan, Timeouts, Upstream, UpstreamKind, UpstreamModel
+from apipod.domain.catalog import (
+    Account,
+    ModelLimits,
+    ModelPrices,
+    Plan,
+    Timeouts,
+    Upstream,
+    UpstreamKind,
+    UpstreamModel,
+)
 
 DEFAULT_BASE_URLS: Mapping[UpstreamKind, str] = {
     UpstreamKind.OPENAI: "https://api.openai.com/v1",
@@ -132,7 +142,8 @@ PROVIDER_TABLES: Mapping[UpstreamKind, type[ProviderTable]] = {
 
 @attrs.frozen(kw_only=True)
 class ModelTable:
-    """A model as the TOML, the admin API and the models table spell it: limits inline."""
+    """A model as the TOML, the admin API and the models table spell it: limits and prices inline (prices per
+    million tokens, in the catalog's currency)."""
 
     name: str
     provider: str
@@ -141,6 +152,10 @@ class ModelTable:
     tpm: int | None = None
     rpd: int | None = None
     max_concurrency: int | None = None
+    input_price: Decimal | None = None
+    output_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
 
     def to_model(self) -> UpstreamModel:
         return UpstreamModel(
@@ -148,13 +163,20 @@ class ModelTable:
             upstream=self.provider,
             upstream_model=self.upstream_model or self.name,
             limits=ModelLimits(rpm=self.rpm, tpm=self.tpm, rpd=self.rpd, max_concurrency=self.max_concurrency),
+            prices=ModelPrices(
+                input=self.input_price,
+                output=self.output_price,
+                cache_read=self.cache_read_price,
+                cache_write=self.cache_write_price,
+            ),
         )
 
 
 @attrs.frozen(kw_only=True)
 class CatalogDocument:
-    """The whole TOML file."""
+    """The whole TOML file. ``currency``: of every price and money budget."""
 
+    currency: str = "USD"
     providers: tuple[ProviderTable, ...] = ()
     models: tuple[UpstreamModel, ...] = ()
     plans: tuple[Plan, ...] = ()

@@ -324,7 +324,8 @@ class StreamEncoder:
                 frames.append(self._frame("response.custom_tool_call_input.delta", {**base, "delta": text}))
             frames.append(self._frame("response.custom_tool_call_input.done", {**base, "input": text}))
         else:
-            frames.append(self._frame("response.function_call_arguments.done", {**base, "arguments": arguments}))
+            done = {**base, "name": wire["name"], "arguments": arguments}
+            frames.append(self._frame("response.function_call_arguments.done", done))
         return wire
 
     # --- the end ----------------------------------------------------------------------------------

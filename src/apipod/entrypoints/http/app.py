@@ -10,7 +10,9 @@ import falcon.asgi
 from dishka import AsyncContainer
 
 from apipod.domain.errors import ApipodError
-from apipod.entrypoints.http import admin, chat, gemini, health, metrics, responses
+from apipod.entrypoints.http import chat, console, gemini, health, metrics, responses
+from apipod.entrypoints.http.admin_routes import add_admin_routes
+from apipod.entrypoints.http.admin_session import AdminSessions
 from apipod.entrypoints.http.client_dialects import AnthropicClients, OpenAIClients
 from apipod.entrypoints.http.errors import handle_apipod_error, handle_unexpected, serialize_http_error
 from apipod.entrypoints.http.header_limits import HeaderLimits
@@ -76,16 +78,8 @@ def create_app(
         app.add_route(f"{prefix}/responses", responses.CreateResponse(max_body_bytes=size))
         app.add_route(f"{prefix}/responses/{{response_id}}", responses.StoredResponse())
     app.add_route("/v1/key", chat.KeyInfo())
-    for path, resource, suffix in (
-        ("/admin/create-key", admin.CreateKey, None),
-        ("/admin/keys", admin.Keys, None),
-        ("/admin/keys/{key_id}/revoke", admin.RevokeKey, None),
-        ("/admin/catalog", admin.CatalogResource, None),
-        ("/admin/{kind}/{name}", admin.CatalogResource, "item"),
-        ("/admin/providers/{name}/models", admin.ProviderModels, None),
-        ("/admin/usage", admin.Usage, None),
-    ):
-        app.add_route(path, resource(admin_secret=admin_secret, max_body_bytes=size), suffix=suffix)
+    add_admin_routes(app, admin_secret=admin_secret, max_body_bytes=size, sessions=AdminSessions(admin_secret))
+    console.add_routes(app, admin_secret=admin_secret)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(ApipodError, handle_apipod_error)
     app.set_error_serializer(serialize_http_error)

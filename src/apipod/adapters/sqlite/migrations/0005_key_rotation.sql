@@ -1,0 +1,4 @@
+-- Key rotation with a grace period: the replaced secret's digest stays valid until previous_valid_until.
+ALTER TABLE api_keys ADD COLUMN previous_digest TEXT;
+ALTER TABLE api_keys ADD COLUMN previous_valid_until TEXT;
+CREATE INDEX api_keys_previous_digest ON api_keys (previous_digest) WHERE previous_digest IS NOT NULL;
