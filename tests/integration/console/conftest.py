@@ -62,8 +62,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from start_stack(tmp_path_factory.mktemp("console"), extra=_extra)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop running in this thread while it is
+    open, and every asyncio test collected after this module would find it and fail."""
     if shutil.which(CHROMIUM) is None:
         unreachable("Chromium", f"{CHROMIUM} is not installed (scripts/dev test installs Debian's chromium)")
     try:

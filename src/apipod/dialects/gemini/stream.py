@@ -2,9 +2,11 @@
 (docs/protocols/translation.md §8.1 "From GM").
 
 Every chunk is a whole ``GenerateContentResponse`` holding only the new parts; usage is a running total
-(replace, never add); calls arrive whole, so each becomes start + one delta with the compact JSON + stop.
-There is no ``[DONE]``: the finish reason is remembered and ``Finished`` is emitted by ``close()`` at the
-end of the body, after the last usage; a body that ends without a finish reason ends in ``StreamFailed``.
+(replace, never add) that Gemini repeats on every chunk, so only the latest is kept and it is reported once,
+with the chunk that finishes, or at the end or failure of the body (one event, not one per chunk: each event
+costs a trip through every stage of the relay). Calls arrive whole, so each becomes start + one delta with the
+compact JSON + stop. There is no ``[DONE]``: the finish reason is remembered and ``Finished`` is emitted by
+``close()`` at the end of the body; a body that ends without a finish reason ends in ``StreamFailed``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def failure(error: Mapping[str, Any]) -> StreamFailed:
 class StreamDecoder:
     """One per upstream stream. ``names`` maps rewritten tool names back to the client's."""
 
-    __slots__ = ("_blocked", "_calls", "_closed", "_finish", "_ids", "_names", "_started", "_usage")
+    __slots__ = ("_blocked", "_calls", "_closed", "_finish", "_ids", "_latest", "_names", "_started", "_usage")
 
     def __init__(self, *, ids: IdFactory = new_call_id, names: Mapping[str, str] | None = None) -> None:
         self._ids = ids
@@ -64,6 +66,7 @@ class StreamDecoder:
         self._calls = 0
         self._finish: str | None = None
         self._usage: Usage | None = None
+        self._latest: Mapping[str, Any] | None = None  # the newest usageMetadata not yet reported
 
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
         if self._closed or not data or data.isspace():
@@ -91,18 +94,34 @@ class StreamDecoder:
         self._closed = True
         if not self._started:
             return [StreamFailed(kind="upstream", message="The upstream ended the stream without an answer.")]
+        out: list[StreamEvent] = []
+        self._report_usage(out)
         if self._blocked:
-            return [Finished(FinishReason.CONTENT_FILTER)]
-        if self._finish is None:
+            out.append(Finished(FinishReason.CONTENT_FILTER))
+        elif self._finish is None:
             # Gemini's last chunk always carries the finish reason. A body that ends without one was cut off,
             # or ended in an error object outside the SSE framing (docs/protocols/gemini.md §4): a failure, not an
             # answer.
-            return [StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished.")]
-        return [Finished(finish_reason(self._finish, tool_calls=self._calls > 0))]
+            out.append(StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished."))
+        else:
+            out.append(Finished(finish_reason(self._finish, tool_calls=self._calls > 0)))
+        return out
 
     def _fail(self, kind: str, message: str) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        self._report_usage(out)  # what was generated before the failure is still billed
         self._closed = True
-        return [StreamFailed(kind=kind, message=message)]
+        out.append(StreamFailed(kind=kind, message=message))
+        return out
+
+    def _report_usage(self, out: list[StreamEvent]) -> None:
+        meta, self._latest = self._latest, None
+        if meta is None:
+            return
+        usage = usage_from(meta)
+        if usage != self._usage:
+            self._usage = usage
+            out.append(UsageReported(usage))
 
     def _chunk(self, chunk: Mapping[str, Any], out: list[StreamEvent]) -> bool:
         """Appends the chunk's events; False when it was an error that ends the stream."""
@@ -112,23 +131,22 @@ class StreamDecoder:
             out.extend(self._fail(failed.kind, failed.message))
             return False
         meta = chunk.get("usageMetadata")
-        usage = usage_from(meta) if isinstance(meta, Mapping) else None
+        if isinstance(meta, Mapping):
+            self._latest = meta
         if not self._started:
             self._started = True
+            usage = Usage() if self._latest is None else usage_from(self._latest)
+            self._usage = usage
+            self._latest = None
             out.append(
                 MessageStarted(
-                    id=text_of(chunk.get("responseId")),
-                    model=text_of(chunk.get("modelVersion")),
-                    usage=usage or Usage(),
+                    id=text_of(chunk.get("responseId")), model=text_of(chunk.get("modelVersion")), usage=usage
                 )
             )
         candidate = first_candidate(chunk)
         for raw in candidate_parts(candidate):
             if isinstance(raw, Mapping):
                 self._part(raw, out)
-        if usage is not None and usage != self._usage:
-            self._usage = usage
-            out.append(UsageReported(usage))
         if candidate is not None:
             if reason := text_of(candidate.get("finishReason")):
                 self._finish = reason
@@ -136,6 +154,8 @@ class StreamDecoder:
             feedback = chunk.get("promptFeedback")
             if isinstance(feedback, Mapping) and feedback.get("blockReason"):
                 self._blocked = True
+        if self._finish is not None or self._blocked:
+            self._report_usage(out)
         return True
 
     def _part(self, raw: Mapping[str, Any], out: list[StreamEvent]) -> None:

@@ -52,8 +52,7 @@ def test_function_call_with_thought_signature() -> None:
         ToolCallStarted(key=0, id="call_1", name="weather", signature=signature),
         ToolCallDelta(key=0, fragment='{"location":"San Francisco"}'),
         BlockStopped(),
-        UsageReported(usage),
-        Finished(FinishReason.TOOL_USE),
+        Finished(FinishReason.TOOL_USE),  # the last usage is the one MessageStarted already carried
     ]
 
 
@@ -65,10 +64,9 @@ def test_text_with_trailing_thought_signature() -> None:
     assert decode("gemini/stream_text_trailing_thought_signature.sse") == [
         MessageStarted(id="M3iLaY-AI7zTxN8P3Piw4Qg", model="gemini-3-pro-preview", usage=first),
         TextDelta('There are **3** "r"s in strawberry.\n\n'),
-        UsageReported(first),
         TextDelta("St**r**awbe**rr**y"),
-        UsageReported(Usage(input_tokens=9, output_tokens=325, reasoning_tokens=302)),
         ThinkingSignature(signature),
+        UsageReported(Usage(input_tokens=9, output_tokens=325, reasoning_tokens=302)),  # once, when it finishes
         Finished(FinishReason.END_TURN),
     ]
 
@@ -78,9 +76,7 @@ def test_thought_summaries_then_text() -> None:
     assert decode("gemini/stream_thought_summaries.sse") == [
         MessageStarted(id="c29tZS1yZXNwb25zZS1pZA", model="gemini-2.5-flash", usage=first),
         ThinkingDelta("**Planning the answer**\n\nThe user asks for the capital of France; answer directly."),
-        UsageReported(first),
         TextDelta("The capital of France"),
-        UsageReported(Usage(input_tokens=12, output_tokens=152, reasoning_tokens=148)),
         TextDelta(" is Paris."),
         UsageReported(Usage(input_tokens=12, output_tokens=156, reasoning_tokens=148)),
         Finished(FinishReason.END_TURN),
@@ -167,3 +163,38 @@ def test_feed_json_takes_parsed_chunks() -> None:
         TextDelta("hi"),
     ]
     assert decoder.close() == [Finished(FinishReason.END_TURN)]
+
+
+def usage_chunk(text: str, output: int, **extra: object) -> bytes:
+    body = orjson.loads(chunk([{"text": text}], **extra))
+    body["usageMetadata"] = {"promptTokenCount": 7, "candidatesTokenCount": output, "totalTokenCount": 7 + output}
+    return orjson.dumps(body)
+
+
+def test_the_running_usage_is_reported_once_when_the_answer_finishes() -> None:
+    decoder = StreamDecoder()
+    events = [e for n in range(1, 5) for e in decoder.feed(None, usage_chunk(f"w{n}", n))]
+    events += decoder.feed(None, usage_chunk("", 5, finishReason="STOP"))
+    assert [e for e in events if isinstance(e, UsageReported)] == [
+        UsageReported(Usage(input_tokens=7, output_tokens=5))
+    ]
+    assert events[0] == MessageStarted(usage=Usage(input_tokens=7, output_tokens=1))
+    assert decoder.close() == [Finished(FinishReason.END_TURN)]
+
+
+def test_a_stream_that_breaks_off_still_reports_its_latest_usage() -> None:
+    cut = StreamDecoder()
+    cut.feed(None, usage_chunk("one", 1))
+    cut.feed(None, usage_chunk(" two", 2))
+    assert cut.close() == [
+        UsageReported(Usage(input_tokens=7, output_tokens=2)),
+        StreamFailed(kind="upstream", message="The upstream stream ended before the answer finished."),
+    ]
+    failed = StreamDecoder()
+    failed.feed(None, usage_chunk("one", 1))
+    failed.feed(None, usage_chunk(" two", 3))
+    error = b'{"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}'
+    assert failed.feed(None, error) == [
+        UsageReported(Usage(input_tokens=7, output_tokens=3)),
+        StreamFailed(kind="overloaded", message="The upstream is overloaded (HTTP 503 UNAVAILABLE)."),
+    ]
