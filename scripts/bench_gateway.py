@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
@@ -47,8 +48,14 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    """The CPU time of ``pid`` and of its live children (the workers of ``apipod serve --workers N``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+            total += cpu_seconds(int(child))
+    return total
 
 
 async def wait_ready(url: str) -> None:
@@ -261,14 +268,15 @@ async def measure(
     await drive(*direct, direct_headers, min(200, n), concurrency)
     await drive(*via, via_headers, min(200, n), concurrency)
     direct_lat = await drive(*direct, direct_headers, n, concurrency)
-    before = cpu_seconds(pid)
+    before, started = cpu_seconds(pid), time.perf_counter()
     via_lat = await drive(*via, via_headers, n, concurrency)
+    rate = n / (time.perf_counter() - started)
     cpu_ms = (cpu_seconds(pid) - before) * 1000 / n
     added = (statistics.median(via_lat) - statistics.median(direct_lat)) * 1000
     print(
         f"{name:<30} c={concurrency:<3} n={n:<5} p50 direct {statistics.median(direct_lat) * 1000:7.2f} ms"
         f"  via apipod {statistics.median(via_lat) * 1000:7.2f} ms  added {added:6.2f} ms"
-        f"  apipod CPU {cpu_ms:6.3f} ms/request",
+        f"  apipod CPU {cpu_ms:6.3f} ms/request  {rate:7.0f} req/s",
         flush=True,
     )
 
@@ -298,6 +306,7 @@ async def main() -> None:
         action="store_true",
         help="the Gemini upstream sends usageMetadata on its last chunk only (Gemini sends it on every chunk)",
     )
+    parser.add_argument("--workers", default="1", help="apipod serve --workers (CPU is summed over the workers)")
     args = parser.parse_args()
     scenarios = scenario_names(args.scenario)
     modes = [m for m in ("request", "stream") if m in args.mode.split(",")]
@@ -319,7 +328,8 @@ async def main() -> None:
         }
         variant = ["--gemini-usage-last"] if args.gemini_usage_last else []
         upstream = subprocess.Popen([python, str(ROOT / "scripts" / "bench_upstream.py"), str(up_port), *variant])
-        gateway = subprocess.Popen([python, "-m", "apipod", "serve"], env=env, cwd=tmp)
+        serve = [python, "-m", "apipod", "serve", "--workers", args.workers]
+        gateway = subprocess.Popen(serve, env=env, cwd=tmp)
         try:
             await wait_ready(f"http://127.0.0.1:{up_port}/")
             await wait_ready(f"http://127.0.0.1:{gw_port}/health")
@@ -334,7 +344,10 @@ async def main() -> None:
                 key = (await answer.json())["api_key"]
             up = f"http://127.0.0.1:{up_port}"
             gw = f"http://127.0.0.1:{gw_port}"
-            print(f"transport={args.transport}" + (" gemini-usage-last" if variant else ""), flush=True)
+            print(
+                f"transport={args.transport} workers={args.workers}" + (" gemini-usage-last" if variant else ""),
+                flush=True,
+            )
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 for name in scenarios:
                     scenario = SCENARIOS[name]

@@ -57,8 +57,10 @@ class ApipodProcess:
         database_url: str | None = None,
         env: dict[str, str] | None = None,
         name: str = "apipod",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.tmp = tmp
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         catalog_path = tmp / f"{name}-{uuid.uuid4().hex[:6]}.toml"
@@ -80,7 +82,7 @@ class ApipodProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> ApipodProcess:
-        args = [sys.executable, "-m", "apipod", "serve"]
+        args = [sys.executable, "-m", "apipod", "serve", *self.args]
         if self.env["DATABASE_URL"].startswith("postgres"):
             args.append("--migrate")
         log = self.log_path.open("wb")

@@ -25,16 +25,13 @@ def _print(text: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
-    import uvicorn
-
-    from apipod.entrypoints.http.asgi import app_for, serving_for
-    from apipod.entrypoints.http.bounded_protocol import BoundedHttpToolsProtocol
-    from apipod.entrypoints.http.graceful_server import GracefulServer
+    from apipod.entrypoints.cli.workers import worker_count
 
     if args.migrate:
         settings = attrs.evolve(settings, migrate_on_start=True)
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = worker_count(args.workers or env.get("WORKERS") or "1")
     secret, generated = resolve_admin_secret(settings)
     if generated:
         shown = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - only compares
@@ -45,24 +42,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, env: dict[str, str])
             f"  curl -s -X POST http://{shown}:{port}/admin/create-key -H 'x-admin-secret: {secret}' "
             '-H \'content-type: application/json\' -d \'{"name": "me", "tier": "demo"}\''
         )
-    serving = serving_for(settings)
-    app = app_for(settings, env, secret, serving)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http=BoundedHttpToolsProtocol,  # httptools, with request heads bounded (header_limits.py)
-        lifespan="on",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-    )
-    server = GracefulServer(
-        config, serving, drain=settings.shutdown_drain_seconds, grace=settings.shutdown_grace_seconds
-    )
-    server.run()
+    if workers > 1:
+        from apipod.entrypoints.cli.workers import serve_workers
+
+        return serve_workers(workers, settings, env, secret, host=host, port=port)
+    from apipod.entrypoints.cli.server import build_server
+
+    build_server(settings, env, secret, host=host, port=port).run()
     return 0
 
 
@@ -95,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--migrate", action="store_true", help="apply PostgreSQL migrations before serving")
+    serve.add_argument(
+        "--workers", help="processes serving the port: a number or 'auto' (one per core); default WORKERS, else 1"
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     create = sub.add_parser("create-key", help="issue an API key and print it once")
     create.add_argument("--name", required=True)

@@ -158,8 +158,7 @@ async def test_two_turn_tool_conversation_sends_the_signature_back(
         ToolCallStarted(key=0, id="call_1", name="weather", signature=signature),
         ToolCallDelta(key=0, fragment='{"location":"San Francisco"}'),
         BlockStopped(),
-        UsageReported(usage),
-        Finished(FinishReason.TOOL_USE),
+        Finished(FinishReason.TOOL_USE),  # the final usage is the one MessageStarted carried
     ]
     assert fake.requests[0].path == "/v1beta/models/gemini-3-pro-preview:streamGenerateContent"
     assert fake.requests[0].query == {"alt": ["sse"]}
