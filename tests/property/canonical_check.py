@@ -64,6 +64,14 @@ def _check(value: object, hint: Any, path: str, found: list[str]) -> None:
         for index, item in enumerate(value):
             _check(item, item_hint, f"{path}[{index}]", found)
         return
+    if origin is frozenset:
+        if not isinstance(value, frozenset):
+            found.append(f"{path}: expected a frozenset, got {type(value).__name__}")
+            return
+        (item_hint,) = typing.get_args(hint)
+        for item in value:
+            _check(item, item_hint, f"{path}<item>", found)
+        return
     if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
         if not isinstance(value, Mapping):
             found.append(f"{path}: expected a mapping, got {type(value).__name__}")

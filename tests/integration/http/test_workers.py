@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -113,6 +114,18 @@ def test_a_crashed_worker_is_replaced(tmp_path: Path, upstream: tuple[FakeOpenAI
             headers={"authorization": f"Bearer {key}"},
         ).is_success
         assert "while serving: starting another" in apipod.log()
+
+
+def test_an_occupied_port_is_an_error_not_a_shared_one(tmp_path: Path) -> None:
+    """SO_REUSEPORT would let the workers join another server's port; the supervisor refuses instead."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        apipod = ApipodProcess(catalog="", tmp=tmp_path, env={"PORT": str(port)}, args=("--workers", "2"))
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
+            apipod.start()
 
 
 def test_an_in_memory_database_cannot_have_workers(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Python runs one core per process, so this is how apipod uses every core. The supervisor prepares what must
 happen once (admin secret, secret key file, migrations, the configured catalog), binds the port, and starts
-the workers with the listening socket (spawned, not forked: no thread or event loop of the supervisor is
+each worker with a listening socket of its own (spawned, not forked: no thread or event loop of the supervisor is
 copied). Each worker is an ordinary ``apipod serve`` process behind that socket: budgets stay exact across
 workers because the database arbitrates; rate limits, concurrency leases and cooldowns are per process unless
 ``REDIS_URL`` shares them.
@@ -73,15 +73,33 @@ async def prepare(settings: Settings, env: Mapping[str, str]) -> None:
     await runtime.close()
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on."""
+def _listener(host: str, port: int, *, share: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    if share:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def bind(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per worker on the same port (SO_REUSEPORT): the kernel spreads new connections
+    evenly over them. On one shared socket the worker that wakes first accepts a whole burst, and a client
+    that keeps its connections open would be served by one core.
+
+    A plain bind first: SO_REUSEPORT alone would also share the port with another apipod left running
+    there, silently splitting its traffic, where an occupied port must be an error."""
+    _listener(host, port, share=False).close()
+    sockets = [_listener(host, port, share=True) for _ in range(count)]
+    for sock in sockets:
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    return sockets
 
 
 def run_worker(settings: Settings, env: dict[str, str], admin_secret: str, sock: socket.socket) -> None:
@@ -106,20 +124,20 @@ def _exit_with_parent(parent: int) -> None:
 @attrs.define
 class _Worker:
     process: SpawnProcess
+    sock: socket.socket
     started: float
 
 
 class Supervisor:
-    """Starts ``count`` workers on ``sock``, replaces crashed ones, and passes shutdown signals on."""
+    """Starts a worker on each socket, replaces crashed ones, and passes shutdown signals on."""
 
     def __init__(
-        self, count: int, settings: Settings, env: dict[str, str], admin_secret: str, sock: socket.socket
+        self, settings: Settings, env: dict[str, str], admin_secret: str, sockets: list[socket.socket]
     ) -> None:
-        self._count = count
         self._settings = settings
         self._env = env
         self._secret = admin_secret
-        self._sock = sock
+        self._sockets = sockets  # one per worker; a replacement takes over its predecessor's
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._signals: list[int] = []
@@ -127,9 +145,9 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        for _ in range(self._count):
-            self._workers.append(self._start())
-        log.warning("apipod is serving with %d worker processes", self._count)
+        for sock in self._sockets:
+            self._workers.append(self._start(sock))
+        log.warning("apipod is serving with %d worker processes", len(self._sockets))
         passed_on = 0
         status = 0
         while any(w.process.is_alive() for w in self._workers):
@@ -141,20 +159,19 @@ class Supervisor:
                 if status:
                     self._signals.append(signal.SIGTERM)
             time.sleep(POLL_SECONDS)
-        self._sock.close()
+        for sock in self._sockets:
+            sock.close()
         return status
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._signals.append(sig)
 
-    def _start(self) -> _Worker:
+    def _start(self, sock: socket.socket) -> _Worker:
         process = self._context.Process(
-            target=run_worker,
-            args=(self._settings, self._env, self._secret, self._sock),
-            name="apipod-worker",
+            target=run_worker, args=(self._settings, self._env, self._secret, sock), name="apipod-worker"
         )
         process.start()
-        return _Worker(process, time.monotonic())
+        return _Worker(process, sock, time.monotonic())
 
     def _pass_on(self, sig: int) -> None:
         for worker in self._workers:
@@ -172,7 +189,7 @@ class Supervisor:
                 log.error("a worker exited during start-up (status %s): stopping the service", code)
                 return 1
             log.error("worker %s exited (status %s) while serving: starting another", worker.process.pid, code)
-            self._workers[i] = self._start()
+            self._workers[i] = self._start(worker.sock)
         return 0
 
 
@@ -192,9 +209,12 @@ def serve_workers(
         settings = attrs.evolve(settings, prometheus_multiproc_dir=metrics_dir)
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    sock = bind(host, port)
     try:
-        return Supervisor(count, settings, env, admin_secret, sock).run()
+        sockets = bind(host, port, count)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        return Supervisor(settings, env, admin_secret, sockets).run()
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -65,11 +65,63 @@ async def test_statements_run_on_one_worker_thread_when_not_inline(tmp_path: Pat
     assert name != threading.current_thread().name
 
 
-async def test_a_file_database_uses_wal_and_a_busy_timeout(db: SqliteDatabase) -> None:
+async def test_a_file_database_uses_wal_and_waits_for_the_lock_itself(db: SqliteDatabase) -> None:
     mode = await db.run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()[0])
     timeout = await db.run(lambda conn: conn.execute("PRAGMA busy_timeout").fetchone()[0])
 
-    assert (mode, timeout) == ("wal", 5000)
+    assert (mode, timeout) == ("wal", 0)  # SQLite's busy handler is off: ``_call_locked`` retries instead
+
+
+def hold_the_write_lock(path: Path, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Another process's writer: takes the write lock, holds it ``seconds``, commits."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES ('other')")
+        taken.set()
+        threading.Event().wait(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread, taken
+
+
+def write(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES ('mine')")
+    conn.execute("COMMIT")
+
+
+async def test_a_write_waits_for_another_writer_then_runs_once(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "apipod.db", migrations=())
+    try:
+        await db.run(lambda conn: conn.execute("CREATE TABLE t (v TEXT)"))
+        holder, taken = hold_the_write_lock(tmp_path / "apipod.db", 0.05)
+        taken.wait()
+        await db.run(write)  # busy at first: rolled back, retried until the other commits
+        holder.join()
+        rows = await db.run(lambda conn: sorted(r[0] for r in conn.execute("SELECT v FROM t")))
+        assert rows == ["mine", "other"]
+    finally:
+        await db.close()
+
+
+async def test_a_write_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "apipod.db", migrations=(), busy_timeout=0.05)
+    try:
+        await db.run(lambda conn: conn.execute("CREATE TABLE t (v TEXT)"))
+        holder, taken = hold_the_write_lock(tmp_path / "apipod.db", 0.5)
+        taken.wait()
+        with pytest.raises(StorageError, match="database is locked"):
+            await db.run(write)
+        holder.join()
+        assert await db.run(lambda conn: [r[0] for r in conn.execute("SELECT v FROM t")]) == ["other"]
+    finally:
+        await db.close()
 
 
 async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
