@@ -88,8 +88,11 @@ http {{
     keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
-        location /plain/ {{ default_type application/json; return 200 '{completion}'; }}
-        location /stream/ {{ default_type text/event-stream; return 200 '{stream}'; }}
+        # Static files answer POST through the 405 -> GET redirect (``return`` cannot hold a 17 KB stream).
+        location /plain/ {{ rewrite ^ /completion.json last; }}
+        location /stream/ {{ rewrite ^ /stream.txt last; }}
+        location = /completion.json {{ root {tmp}; default_type application/json; error_page 405 =200 $uri; }}
+        location = /stream.txt {{ root {tmp}; default_type text/event-stream; error_page 405 =200 $uri; }}
     }}
 }}
 """
@@ -140,8 +143,10 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wait_ready(url: str) -> None:
+def wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
     for _ in range(300):
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit("a process of the benchmark exited at start (its output is above)")
         try:
             if httpx.get(url, timeout=0.5).status_code < 500:
                 return
@@ -159,12 +164,15 @@ def lua(call: Call, tmp: Path, name: str) -> Path:
     return path
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
+    """wrk's durations: ``812.00us``, ``1.25ms``, ``2.01s``, ``1.00m``."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise SystemExit(f"unreadable duration from wrk: {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)
@@ -180,12 +188,14 @@ class Run:
 def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    latency = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    latency = re.search(r"^[ \t]*Latency[ \t]+\S+[ \t]+\S+[ \t]+(\S+)", out, re.MULTILINE)
+    p50 = re.search(r"^[ \t]*50%[ \t]+(\S+)", out, re.MULTILINE)
+    p99 = re.search(r"^[ \t]*99%[ \t]+(\S+)", out, re.MULTILINE)
     total = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if os.environ.get("BENCH_WRK_RAW"):
+        print(out, flush=True)
     if not (latency and p50 and p99 and total and rate):
         raise SystemExit(f"could not read wrk's output:\n{out}")
     return Run(
@@ -228,10 +238,10 @@ def main() -> None:
     up, gw, fw = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        stream = b"".join(STREAM).decode()
-        (tmp / "nginx.conf").write_text(
-            NGINX.format(tmp=tmp, port=up, completion=COMPLETION.decode(), stream=stream.replace("\n", "\\n"))
-        )
+        tmp.chmod(0o755)  # nginx's workers (not root) read the answers from here
+        (tmp / "completion.json").write_bytes(COMPLETION)
+        (tmp / "stream.txt").write_bytes(b"".join(STREAM))
+        (tmp / "nginx.conf").write_text(NGINX.format(tmp=tmp, port=up))
         (tmp / "catalog.toml").write_text(CATALOG.format(port=up))
         env = {
             **os.environ,
@@ -249,8 +259,9 @@ def main() -> None:
         forwarder_script = ROOT / "scripts" / "bench_forwarder.py"
         processes.append(subprocess.Popen([python, str(forwarder_script), str(fw), f"http://127.0.0.1:{up}"]))
         try:
-            wait_ready(f"http://127.0.0.1:{gw}/health")
-            wait_ready(f"http://127.0.0.1:{fw}/plain/v1/chat/completions")
+            wait_ready(f"http://127.0.0.1:{up}/plain/", processes)
+            wait_ready(f"http://127.0.0.1:{gw}/health", processes)
+            wait_ready(f"http://127.0.0.1:{fw}/plain/v1/chat/completions", processes)
             answer = httpx.post(
                 f"http://127.0.0.1:{gw}/admin/create-key",
                 headers={"x-admin-secret": SECRET},

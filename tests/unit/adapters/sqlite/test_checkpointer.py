@@ -8,7 +8,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from apipod.adapters.sqlite import SqliteDatabase
+from apipod.adapters.sqlite.checkpointer import WalCheckpointer
 
 ROWS = 400
 ROW = "x" * 1000  # about 400 KB in all
@@ -50,3 +53,34 @@ def test_without_the_thread_the_rows_would_stay_in_the_log(tmp_path: Path) -> No
         assert wait_for_size(path, ROWS * len(ROW), seconds=0.5) < ROWS * len(ROW)
     finally:
         conn.close()
+
+
+class Recorder:
+    """A connection that answers PASSIVE with ``frames`` frames in the log and records what it was asked."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self.asked: list[str] = []
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        self.asked.append(sql)
+        plain = sqlite3.connect(":memory:")
+        return plain.execute("SELECT 0, ?, ?", (self.frames, self.frames))
+
+
+@pytest.mark.parametrize(("frames", "restarts"), [(255, False), (256, True), (100_000, True)])
+def test_past_the_threshold_the_log_is_made_to_start_over(frames: int, restarts: bool) -> None:
+    """PASSIVE checkpoints alone never let the log restart under a steady stream of commits (every pass finds
+    new frames: 2.4 GB of log in 50 s at 1,000 requests a second); past ``restart_frames`` a RESTART does."""
+    conn = Recorder(frames)
+    WalCheckpointer("unused.db", restart_frames=256).tick(conn)  # type: ignore[arg-type]
+    expected = ["PRAGMA wal_checkpoint(PASSIVE)"] + (["PRAGMA wal_checkpoint(RESTART)"] if restarts else [])
+    assert conn.asked == expected
+
+
+def test_a_busy_database_is_tried_again_at_the_next_tick() -> None:
+    class Busy:
+        def execute(self, sql: str) -> sqlite3.Cursor:
+            raise sqlite3.OperationalError("database is locked")
+
+    WalCheckpointer("unused.db").tick(Busy())  # type: ignore[arg-type]  # no exception: the thread lives on
