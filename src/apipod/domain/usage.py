@@ -112,6 +112,19 @@ class UsageFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    def exact_matches(self) -> list[tuple[str, str]]:
+        """The (field, value) pairs that select rows by equality, for the stores' WHERE clauses (the fields are
+        named as the usage tables' columns)."""
+        pairs = (
+            ("key_id", self.key_id),
+            ("plan", self.plan),
+            ("requested_model", self.requested_model),
+            ("routed_model", self.routed_model),
+            ("status", None if self.status is None else self.status.value),
+            ("request_id", self.request_id),
+        )
+        return [(field, value) for field, value in pairs if value is not None]
+
 
 @attrs.frozen(kw_only=True)
 class UsageCursor:

@@ -373,16 +373,8 @@ def _conditions(where: UsageFilter) -> tuple[list[str], list[Any]]:
         numbers = [f"${len(params) - len(values) + i + 1}" for i in range(len(values))]
         conditions.append(sql.format(*numbers))
 
-    for column, value in (
-        ("key_id", where.key_id),
-        ("plan", where.plan),
-        ("requested_model", where.requested_model),
-        ("routed_model", where.routed_model),
-        ("status", None if where.status is None else where.status.value),
-        ("request_id", where.request_id),
-    ):
-        if value is not None:
-            add(column + " = {}", value)
+    for column, value in where.exact_matches():
+        add(column + " = {}", value)
     if where.provider is not None:
         add("split_part(upstream_provider, '/', 1) = {}", where.provider)
     if where.since is not None:

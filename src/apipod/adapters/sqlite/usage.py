@@ -230,17 +230,9 @@ def _conditions(where: UsageFilter) -> tuple[list[str], list[Any]]:
     """SQL conditions and their parameters for ``where`` (each served by an index on (column, timestamp))."""
     conditions: list[str] = []
     params: list[Any] = []
-    for column, value in (
-        ("key_id", where.key_id),
-        ("plan", where.plan),
-        ("requested_model", where.requested_model),
-        ("routed_model", where.routed_model),
-        ("status", None if where.status is None else where.status.value),
-        ("request_id", where.request_id),
-    ):
-        if value is not None:
-            conditions.append(f"{column} = ?")
-            params.append(value)
+    for column, value in where.exact_matches():
+        conditions.append(f"{column} = ?")
+        params.append(value)
     if where.provider is not None:
         conditions.append("upstream >= ? AND upstream < ?")
         params += [f"{where.provider}/", f"{where.provider}{_AFTER_SLASH}"]
