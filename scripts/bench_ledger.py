@@ -6,7 +6,9 @@ second, with one and with two OS processes, against a fresh database (created he
 
 Each reservation holds against two windows (tokens per day, requests per month), as a typical plan does.
 "spread" runs spread the load over ``--keys`` keys; "hot key" runs put every request on one key, the worst
-case (every reservation serialises on that key's counter rows).
+case (every reservation serialises on that key's counter rows). "leased" runs use PgLeasedQuotaLedger (what
+``apipod serve`` uses on PostgreSQL unless QUOTA_LEASE_SECONDS=0): a write per lease, not per reservation.
+After each run the ledger is checked against what was settled (nothing pending, the counters equal the spend).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from apipod.adapters.postgres import PgDatabase, PgQuotaLedger, PgUsageLog, migrate
+from apipod.adapters.postgres import PgDatabase, PgLeasedQuotaLedger, PgQuotaLedger, PgUsageLog, migrate
 from apipod.domain.chat import Usage
 from apipod.domain.quota import Budget, Reservation, Window, WindowUnit
 from apipod.domain.usage import UsageRecord
@@ -32,9 +34,11 @@ BUDGETS = (
 )
 
 
-async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str) -> dict[str, float]:
+async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str, leased: bool) -> dict[str, float]:
     db = await PgDatabase.connect(dsn, min_size=min(concurrency, 20), max_size=min(concurrency, 20))
-    ledger = PgQuotaLedger(db)
+    ledger: PgQuotaLedger | PgLeasedQuotaLedger = PgQuotaLedger(db)
+    if leased:
+        ledger = PgLeasedQuotaLedger(ledger)
     usage_log = PgUsageLog(db, batch_size=500)
     await usage_log.start()
     gate = asyncio.Semaphore(concurrency)
@@ -46,7 +50,7 @@ async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str) -> dic
 
     async def settle(i: int, reservation: Reservation) -> None:
         async with gate:
-            await ledger.settle(reservation, tokens=800)
+            await ledger.settle(reservation, tokens=800, now=now)
             await usage_log.record(
                 UsageRecord(
                     request_id=f"{tag}-{i}",
@@ -66,26 +70,28 @@ async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str) -> dic
     await asyncio.gather(*(settle(i, r) for i, r in enumerate(reservations)))
     await usage_log.flush()
     t2 = time.perf_counter()
+    if isinstance(ledger, PgLeasedQuotaLedger):
+        await ledger.close()
     await usage_log.close()
     await db.close()
     return {"reserve_start": t0, "reserve_end": t1, "settle_end": t2}
 
 
-def _worker(dsn: str, ops: int, concurrency: int, keys: int, tag: str, barrier: Any, out: Any) -> None:
+def _worker(dsn: str, ops: int, concurrency: int, keys: int, tag: str, leased: bool, barrier: Any, out: Any) -> None:
     async def main() -> dict[str, float]:
         barrier.wait()
-        return await _run(dsn, ops, concurrency, keys, tag)
+        return await _run(dsn, ops, concurrency, keys, tag, leased)
 
     out.put(asyncio.run(main()))
 
 
-def measure(dsn: str, processes: int, ops: int, concurrency: int, keys: int) -> tuple[float, float]:
+def measure(dsn: str, processes: int, ops: int, concurrency: int, keys: int, leased: bool) -> tuple[float, float]:
     """Aggregate (reservations/s, settle+usage/s) over all processes, by wall time."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(processes), ctx.Queue()
     tag = uuid.uuid4().hex[:8]
     workers = [
-        ctx.Process(target=_worker, args=(dsn, ops, concurrency, keys, f"{tag}-{n}", barrier, out))
+        ctx.Process(target=_worker, args=(dsn, ops, concurrency, keys, f"{tag}-{n}", leased, barrier, out))
         for n in range(processes)
     ]
     for w in workers:
@@ -125,6 +131,21 @@ async def _reset(dsn: str) -> None:
         await conn.close()
 
 
+async def _check(dsn: str, expected: int) -> None:
+    """Nothing left pending, and the counters hold exactly what was settled (800 tokens per request)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        pending = await conn.fetchval("SELECT count(*) FROM quota_reservations WHERE state = 'pending'")
+        tokens = await conn.fetchval("SELECT coalesce(sum(tokens), 0) FROM quota_windows WHERE window_name = 'day'")
+        requests = await conn.fetchval(
+            "SELECT coalesce(sum(requests), 0) FROM quota_windows WHERE window_name = 'month'"
+        )
+    finally:
+        await conn.close()
+    if (pending, tokens, requests) != (0, expected * 800, expected):
+        raise SystemExit(f"ledger check failed: pending={pending} tokens={tokens} requests={requests}")
+
+
 async def _drop(admin_dsn: str, name: str) -> None:
     admin = await asyncpg.connect(admin_dsn)
     try:
@@ -145,10 +166,16 @@ def main() -> None:
     try:
         print(f"database {name}; {args.ops} ops per process, {args.concurrency} in flight per process")
         print(f"{'run':<28}{'reservations/s':>16}{'settle+usage/s':>16}")
-        for label, keys in (("spread", args.keys), ("hot key", 1)):
+        for label, keys, leased in (
+            ("spread", args.keys, False),
+            ("hot key", 1, False),
+            ("spread, leased", args.keys, True),
+            ("hot key, leased", 1, True),
+        ):
             for processes in (1, 2):
                 asyncio.run(_reset(dsn))
-                reserve_rate, settle_rate = measure(dsn, processes, args.ops, args.concurrency, keys)
+                reserve_rate, settle_rate = measure(dsn, processes, args.ops, args.concurrency, keys, leased)
+                asyncio.run(_check(dsn, args.ops * processes))
                 run = f"{label}, {processes} process{'es' if processes > 1 else ''}"
                 print(f"{run:<28}{reserve_rate:>16,.0f}{settle_rate:>16,.0f}")
     finally:

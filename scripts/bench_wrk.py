@@ -143,6 +143,20 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def rss_mb(pid: int) -> float:
+    """The largest resident set among ``pid`` and its live descendants (per process: the target is per process)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    largest = int(found.group(1)) / 1024 if found else 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        try:
+            largest = max(largest, rss_mb(int(child)))
+        except FileNotFoundError:
+            continue
+    return largest
+
+
 def wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
     for _ in range(300):
         if any(p.poll() is not None for p in processes):
@@ -215,7 +229,8 @@ def measure(name: str, pid: int, url: str, script: Path, connections: int, secon
     cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
     print(
         f"{name:<34} c={connections:<3} {run.rate:8.0f} req/s  p50 {run.p50:7.2f} ms  p99 {run.p99:7.2f} ms"
-        f"  max {run.worst:7.2f} ms  CPU {cpu_ms:6.3f} ms/request" + (f"  {run.errors} errors" if run.errors else ""),
+        f"  max {run.worst:7.2f} ms  CPU {cpu_ms:6.3f} ms/request  RSS {rss_mb(pid):5.1f} MB"
+        + (f"  {run.errors} errors" if run.errors else ""),
         flush=True,
     )
     return run
@@ -251,6 +266,7 @@ def main() -> None:
             "PORT": str(gw),
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
+            "APIPOD_GC_REPORT": str(tmp / "gc-{pid}.json"),  # entrypoints/cli/gc_watch.py
         }
         processes = [subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf")])]
         processes.append(
@@ -286,6 +302,9 @@ def main() -> None:
             for process in reversed(processes):
                 process.terminate()
                 process.wait(15)
+        for report in sorted(tmp.glob("gc-*.json")):
+            # every collection of the apipod process over the whole run (warm-ups included)
+            print(f"apipod garbage collector: {report.read_text().strip()}", flush=True)
 
 
 if __name__ == "__main__":

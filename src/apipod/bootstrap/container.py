@@ -89,7 +89,10 @@ class StorageProvider(Provider):
     @provide
     async def stores(self, settings: Settings) -> AsyncIterator[Stores]:
         stores = await open_stores(
-            settings.database_url, migrate=settings.migrate_on_start, secret_key=settings.secret_key
+            settings.database_url,
+            migrate=settings.migrate_on_start,
+            secret_key=settings.secret_key,
+            quota_lease_seconds=settings.quota_lease_seconds,
         )
         try:
             yield stores

@@ -32,6 +32,9 @@ class Settings:
     http_max_connections: int = 1000
     migrate_on_start: bool = False
     sweep_interval: float = 15.0  # seconds between sweeps of expired quota reservations
+    # PostgreSQL: a process takes blocks of a hot key's budget for up to this long (docs/behaviour.md §2);
+    # 0 = one database write per reservation.
+    quota_lease_seconds: float = 1.0
     responses_ttl_days: int = 30  # stored Responses API responses (`store: true`) live this long; 0 = none
     sse_keepalive_seconds: float = 15.0  # upstream silence before a keep-alive frame; 0 = none
     stream_flush_interval_ms: int = 0  # 0 = each event written as it arrives; N = events coalesced for N ms
@@ -175,6 +178,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         http_transport=transport,
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024) or 32 * 1024 * 1024,
         sweep_interval=_positive(env, "SWEEP_INTERVAL_SECONDS", 15.0),
+        quota_lease_seconds=_seconds(env, "QUOTA_LEASE_SECONDS", 1.0),
         responses_ttl_days=_responses_ttl_days(env),
         sse_keepalive_seconds=_seconds(env, "SSE_KEEPALIVE_SECONDS", 15.0),
         stream_flush_interval_ms=_int(env, "STREAM_FLUSH_INTERVAL_MS", 0) or 0,

@@ -89,12 +89,16 @@ async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
     )
 
 
-async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = None) -> Stores:
-    """Production: refuses an unmigrated or newer schema unless asked to migrate."""
+async def postgres_stores(
+    url: str, *, migrate: bool, box: SecretBox | None = None, quota_lease_seconds: float = 0.0
+) -> Stores:
+    """Production: refuses an unmigrated or newer schema unless asked to migrate. ``quota_lease_seconds`` > 0
+    serves reservations from budget leases (adapters/postgres/leased_quota.py)."""
     from apipod.adapters.postgres import (
         PgCatalogStore,
         PgDatabase,
         PgKeyRepository,
+        PgLeasedQuotaLedger,
         PgQuotaLedger,
         PgResponseStore,
         PgUsageLog,
@@ -119,24 +123,38 @@ async def postgres_stores(url: str, *, migrate: bool, box: SecretBox | None = No
 
     usage_log = PgUsageLog(db)
     await usage_log.start()
+    closers: list[Callable[[], Awaitable[None]]] = [db.close, usage_log.close]
+    ledger: QuotaLedger = PgQuotaLedger(db)
+    if quota_lease_seconds > 0:
+        leased = PgLeasedQuotaLedger(PgQuotaLedger(db), lease_seconds=quota_lease_seconds)
+        closers.append(leased.close)  # closers run last first: the leases are written before the pool closes
+        ledger = leased
     return Stores(
         keys=PgKeyRepository(db),
         catalog=catalog,
-        ledger=PgQuotaLedger(db),
+        ledger=ledger,
         usage_log=usage_log,
         responses=PgResponseStore(db),
         probe=PgStoreProbe(db),
-        closers=[db.close, usage_log.close],
+        closers=closers,
         reseal=catalog.reseal,
     )
 
 
-async def open_stores(database_url: str, *, migrate: bool = False, secret_key: str | None = None) -> Stores:
-    """``secret_key`` is APIPOD_SECRET_KEY (``Settings.secret_key``); unset, the key file is used."""
+async def open_stores(
+    database_url: str, *, migrate: bool = False, secret_key: str | None = None, quota_lease_seconds: float = 0.0
+) -> Stores:
+    """``secret_key`` is APIPOD_SECRET_KEY (``Settings.secret_key``); unset, the key file is used.
+    ``quota_lease_seconds``: ``Settings.quota_lease_seconds`` (PostgreSQL only)."""
     if database_url.startswith("memory:"):
         return memory_stores()
     if database_url.startswith("sqlite:"):
         return await sqlite_stores(database_url, resolve_secret_box(database_url, secret_key))
     if database_url.startswith(("postgres://", "postgresql://")):
-        return await postgres_stores(database_url, migrate=migrate, box=resolve_secret_box(database_url, secret_key))
+        return await postgres_stores(
+            database_url,
+            migrate=migrate,
+            box=resolve_secret_box(database_url, secret_key),
+            quota_lease_seconds=quota_lease_seconds,
+        )
     raise ConfigError(f"DATABASE_URL must start with memory://, sqlite:/// or postgresql://, not {database_url!r}")

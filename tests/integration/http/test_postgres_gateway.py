@@ -210,7 +210,10 @@ async def test_two_processes_admit_exactly_the_budget_and_the_ledger_equals_the_
             assert charged == sum(r.json()["usage"]["total_tokens"] for _, r in served)
             assert charged > 0
             assert await ledger.window() == (charged, BUDGET)
-            assert await ledger.reservations() == {"settled": BUDGET}
+            # every hold closed; served from budget leases (QUOTA_LEASE_SECONDS), so fewer rows than requests
+            (closed,) = (await ledger.reservations()).items()
+            assert closed[0] == "settled"
+            assert 1 <= closed[1] <= BUDGET
         finally:
             await conn.close()
 
@@ -259,7 +262,7 @@ async def test_cancelled_and_broken_streams_leave_no_reservation_and_the_ledger_
             for row in rows:  # output was produced in every one of them, so each costs its (estimated) usage
                 assert row["output_tokens"] > 0 and row["input_tokens"] > 0, dict(row)
                 assert row["token_count"] == row["input_tokens"] + row["output_tokens"]
-            assert await ledger.reservations() == {"settled": total}
+            assert set(await ledger.reservations()) == {"settled"}  # every hold (budget lease) closed
             charged = sum(int(r["token_count"]) for r in rows)
             assert await ledger.window() == (charged, total)
         finally:
@@ -300,17 +303,20 @@ async def test_a_killed_process_leaves_holds_that_the_other_process_sweeps_after
                     for _ in range(held)
                 ]
                 assert [s.status_code for s in streams] == [200] * held
-                assert await ledger.reservations() == {"pending": held}
+                # a's holds: budget leases (QUOTA_LEASE_SECONDS), one row serving several requests
+                pending = await ledger.reservations()
+                assert set(pending) == {"pending"} and 1 <= pending["pending"] <= held, pending
                 killed_at = time.monotonic()
                 a.kill()
 
             assert await fake.wait_for(lambda: sum(o.disconnected for o in fake.outcomes) == held)
             tokens, requests = await ledger.window()
-            assert requests == held and tokens > 0  # the crashed process's holds are still counted
-            assert await ledger.reservations() == {"pending": held}  # nothing released them yet
+            assert requests >= held and tokens > 0  # the crashed process's holds are still counted
+            assert await ledger.reservations() == pending  # nothing released them yet
 
-            swept = await poll(ledger.reservations, lambda states: states == {"expired": held}, ttl + 5)
-            assert swept == {"expired": held}
+            expired = {"expired": pending["pending"]}
+            swept = await poll(ledger.reservations, lambda states: states == expired, ttl + 5)
+            assert swept == expired
             assert time.monotonic() - killed_at >= ttl - 0.5  # not before they expired
             late = await conn.fetchval(
                 "SELECT count(*) FROM quota_reservations WHERE key_id = $1 AND closed_at < expires_at", key_id

@@ -7,6 +7,7 @@ released at the same moment.
 Modes:
     race N: N concurrent reserves (the test's budget), each admitted one settled with a deterministic
         token count and recorded as a usage row; prints one JSON line with what happened.
+    race-leased N: the same through PgLeasedQuotaLedger (budget leases), closed at the end.
     hold N: N reserves with a short TTL, prints ``held``, then waits to be killed.
 """
 
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from apipod.adapters.postgres import PgDatabase, PgQuotaLedger, PgUsageLog
+from apipod.adapters.postgres import PgDatabase, PgLeasedQuotaLedger, PgQuotaLedger, PgUsageLog
 from apipod.domain.chat import Usage
 from apipod.domain.errors import QuotaExceededError
 from apipod.domain.quota import Budget, Window, WindowUnit
@@ -41,8 +42,10 @@ def spent_for(worker: str, index: int) -> int:
     return 1 + (index * 37 + len(worker)) % 500
 
 
-async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, int]:
-    ledger = PgQuotaLedger(db)
+async def race(db: PgDatabase, key_id: str, n: int, worker: str, *, leased: bool = False) -> dict[str, int]:
+    ledger: PgQuotaLedger | PgLeasedQuotaLedger = PgQuotaLedger(db)
+    if leased:
+        ledger = PgLeasedQuotaLedger(PgQuotaLedger(db))
     usage_log = PgUsageLog(db, batch_size=50)
     await usage_log.start()
     now = AT
@@ -69,6 +72,8 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str) -> dict[str, in
         return spent
 
     outcomes = await asyncio.gather(*(one(i) for i in range(n)))
+    if isinstance(ledger, PgLeasedQuotaLedger):
+        await ledger.close()
     await usage_log.close()
     admitted = [o for o in outcomes if o is not None]
     return {"admitted": len(admitted), "refused": n - len(admitted), "tokens": sum(admitted)}
@@ -88,8 +93,9 @@ async def main(mode: str, dsn: str, key_id: str, n: int) -> None:
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     try:
-        if mode == "race":
-            print(orjson.dumps(await race(db, key_id, n, worker=str(os.getpid()))).decode(), flush=True)
+        if mode in ("race", "race-leased"):
+            outcome = await race(db, key_id, n, worker=str(os.getpid()), leased=mode == "race-leased")
+            print(orjson.dumps(outcome).decode(), flush=True)
         else:
             await hold(db, key_id, n)
     finally:

@@ -10,6 +10,7 @@ from apipod.adapters.postgres import (
     PgCatalogStore,
     PgDatabase,
     PgKeyRepository,
+    PgLeasedQuotaLedger,
     PgQuotaLedger,
     PgResponseStore,
     PgUsageLog,
@@ -38,6 +39,16 @@ class TestPgQuotaLedger(QuotaLedgerContract):
     @pytest.fixture
     async def ledger(self, pg: PgDatabase) -> QuotaLedger:
         return PgQuotaLedger(pg)
+
+
+class TestPgLeasedQuotaLedger(QuotaLedgerContract):
+    """Leases change how often the database is written, not what a caller sees."""
+
+    @pytest.fixture
+    async def ledger(self, pg: PgDatabase) -> AsyncIterator[QuotaLedger]:
+        ledger = PgLeasedQuotaLedger(PgQuotaLedger(pg))
+        yield ledger
+        await ledger.close()
 
 
 class TestPgUsageLog(UsageLogContract):

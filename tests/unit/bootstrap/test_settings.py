@@ -15,6 +15,12 @@ def test_defaults() -> None:
     assert settings.governance.max_concurrent_requests is None
 
 
+def test_budget_leases_last_a_second_unless_set_and_zero_turns_them_off() -> None:
+    assert load_settings({}).quota_lease_seconds == 1.0
+    assert load_settings({"QUOTA_LEASE_SECONDS": "0"}).quota_lease_seconds == 0.0
+    assert load_settings({"QUOTA_LEASE_SECONDS": "2.5"}).quota_lease_seconds == 2.5
+
+
 def test_the_originals_postgres_variables_build_a_url() -> None:
     settings = load_settings(
         {"POSTGRES_HOST": "db", "POSTGRES_USER": "u", "POSTGRES_PASSWORD": "p@ss", "POSTGRES_DB": "x"}
@@ -31,6 +37,7 @@ def test_the_originals_postgres_variables_build_a_url() -> None:
         ({"MAX_CONCURRENT_REQUESTS": "-3"}, "negative"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"HTTP_TRANSPORT": "curl"}, "HTTP_TRANSPORT"),
+        ({"QUOTA_LEASE_SECONDS": "-1"}, "QUOTA_LEASE_SECONDS"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], fragment: str) -> None:

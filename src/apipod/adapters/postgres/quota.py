@@ -80,9 +80,10 @@ FROM verdict
 """
 
 # Shared tail of settle, release and sweep. ``closed`` yields the reservations just closed as
-# (key_id, holds, spent, spent_cost, held): ``spent`` is the real token count and ``spent_cost`` the real
-# cost units (NULL when released), and ``held`` says the hold was still in the counters (it was pending,
-# not already expired by the sweeper). Per window:
+# (key_id, holds, spent, spent_cost, spent_requests, held): ``spent`` is the real token count and
+# ``spent_cost`` the real cost units (NULL when released), ``spent_requests`` how many of the held requests
+# were used (NULL: all of them; a lease holds many), and ``held`` says the hold was still in the counters (it
+# was pending, not already expired by the sweeper). Per window:
 #   tokens   += spent (when the window counts tokens) - the held tokens (when still held)
 #   cost     += spent_cost (when the window counts money) - the held cost (when still held)
 #   requests += the request when settled               - the held request (when still held)
@@ -93,7 +94,8 @@ _GIVE_BACK = """h AS (
            sum(CASE WHEN closed.held THEN -x.t ELSE 0 END
                + CASE WHEN x.ct AND closed.spent IS NOT NULL THEN closed.spent ELSE 0 END)::bigint AS d_tokens,
            sum(CASE WHEN closed.held THEN -x.r ELSE 0 END
-               + CASE WHEN closed.spent IS NOT NULL THEN x.r ELSE 0 END)::bigint AS d_requests,
+               + CASE WHEN closed.spent IS NOT NULL THEN least(x.r, coalesce(closed.spent_requests, x.r)) ELSE 0 END
+           )::bigint AS d_requests,
            sum(CASE WHEN closed.held THEN -coalesce(x.c, 0) ELSE 0 END
                + CASE WHEN x.cc AND closed.spent_cost IS NOT NULL THEN closed.spent_cost ELSE 0 END)::bigint
                AS d_cost
@@ -134,7 +136,8 @@ closed AS (
         settled_tokens = $2::bigint, settled_cost = $4::bigint, closed_at = $3
     FROM prior
     WHERE r.id = prior.id AND r.state = prior.state
-    RETURNING r.key_id, r.holds, $2::bigint AS spent, $4::bigint AS spent_cost, prior.state = 'pending' AS held
+    RETURNING r.key_id, r.holds, $2::bigint AS spent, $4::bigint AS spent_cost, $5::bigint AS spent_requests,
+              prior.state = 'pending' AS held
 ),
 """
 _SETTLE = _SETTLE_HEAD + _GIVE_BACK
@@ -152,10 +155,62 @@ WITH picked AS (
 closed AS (
     UPDATE quota_reservations r SET state = 'expired', closed_at = $1
     FROM picked WHERE r.id = picked.id AND r.state = 'pending'
-    RETURNING r.key_id, r.holds, NULL::bigint AS spent, NULL::bigint AS spent_cost, true AS held
+    RETURNING r.key_id, r.holds, NULL::bigint AS spent, NULL::bigint AS spent_cost, NULL::bigint AS spent_requests,
+              true AS held
 ),
 """
 _SWEEP = _SWEEP_HEAD + _GIVE_BACK
+
+# A spend that arrives after its hold is gone (a lease's reservation that outlived its TTL): counted like
+# an expired reservation settled late.
+_CHARGE = (
+    """
+WITH closed AS (
+    SELECT $1::text AS key_id, $2::jsonb AS holds, $3::bigint AS spent, $4::bigint AS spent_cost,
+           NULL::bigint AS spent_requests, false AS held
+),
+"""
+    + _GIVE_BACK
+)
+
+# Gives part of a pending lease back while it still has requests in flight: its holds and the window
+# counters shrink by the same amounts ($2 tokens, $3 requests, $4 cost units, in every window counting each).
+_TRIM = """
+WITH prior AS (
+    SELECT id, key_id, holds FROM quota_reservations WHERE id = $1 AND state = 'pending' FOR UPDATE
+),
+parts AS (
+    SELECT prior.key_id, e.obj, x.w, x.s,
+           CASE WHEN x.ct THEN $2::bigint ELSE 0 END AS dt,
+           CASE WHEN x.r > 0 THEN least(x.r, $3::bigint) ELSE 0 END AS dr,
+           CASE WHEN x.cc THEN $4::bigint ELSE 0 END AS dc
+    FROM prior, jsonb_array_elements(prior.holds) AS e(obj),
+         jsonb_to_record(e.obj) AS x(w text, s timestamptz, t bigint, r bigint, ct boolean, c bigint, cc boolean)
+),
+rewritten AS (
+    UPDATE quota_reservations q
+    SET holds = (SELECT jsonb_agg(p.obj || jsonb_build_object(
+                     't', (p.obj->>'t')::bigint - p.dt, 'r', (p.obj->>'r')::bigint - p.dr,
+                     'c', coalesce((p.obj->>'c')::bigint, 0) - p.dc)) FROM parts p),
+        tokens = q.tokens - $2::bigint, cost = q.cost - $4::bigint
+    FROM prior WHERE q.id = prior.id
+    RETURNING 1
+),
+locked AS (
+    SELECT 1 FROM quota_windows w JOIN parts p ON w.key_id = p.key_id AND w.window_name = p.w AND w.window_start = p.s
+    ORDER BY w.window_name, w.window_start
+    FOR UPDATE OF w
+),
+applied AS (
+    UPDATE quota_windows w
+    SET tokens = w.tokens - p.dt, requests = w.requests - p.dr, cost = w.cost - p.dc
+    FROM parts p
+    WHERE w.key_id = p.key_id AND w.window_name = p.w AND w.window_start = p.s
+      AND (SELECT count(*) FROM locked) >= 0
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM rewritten) AS trimmed
+"""
 
 # Housekeeping after a sweep: closed reservations older than ``keep_closed``, and counters of windows
 # that ended more than PRUNE_AFTER ago (nothing reads them; the usage rows are the record).
@@ -223,7 +278,32 @@ class PgQuotaLedger(QuotaLedger):
         )
         if not budgets:
             return reservation  # nothing to hold; settle and release will find no row and do nothing
-        rows = _merge(budgets, now, tokens, units)
+        fits, current = await self.hold(
+            key_id=key_id,
+            rows=merge_windows(budgets, now, tokens, units),
+            hold_id=reservation.id,
+            tokens=tokens,
+            cost_units=units,
+            now=now,
+            expires_at=reservation.expires_at,
+        )
+        if fits:
+            return reservation
+        raise exceeded(budgets, uses_of(budgets, current), tokens, now, cost)
+
+    async def hold(
+        self,
+        *,
+        key_id: str,
+        rows: list[dict[str, Any]],
+        hold_id: str,
+        tokens: int,
+        cost_units: int,
+        now: datetime,
+        expires_at: datetime,
+    ) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+        """Hold ``rows`` (from ``merge_windows``) as one reservation row ``hold_id``, or nothing. Returns
+        whether it fitted and each window's counters (tokens, requests, cost units) as they were before."""
         args = (
             key_id,
             [r["w"] for r in rows],
@@ -233,45 +313,48 @@ class PgQuotaLedger(QuotaLedger):
             [r["r"] for r in rows],
             [r["tl"] for r in rows],
             [r["rl"] for r in rows],
-            reservation.id,
-            [
-                {
-                    "w": r["w"],
-                    "s": r["s"].isoformat(),
-                    "t": r["t"],
-                    "r": r["r"],
-                    "ct": r["ct"],
-                    "c": r["c"],
-                    "cc": r["cc"],
-                }
-                for r in rows
-            ],
+            hold_id,
+            holds_json(rows),
             tokens,
             now,
-            reservation.expires_at,
+            expires_at,
             [r["c"] for r in rows],
             [r["cl"] for r in rows],
-            units,
+            cost_units,
         )
         for _ in range(_SEED_ATTEMPTS):
             async with self._db.connection("reserving quota") as conn:
                 result = await conn.fetchrow(_RESERVE, *args)
             if not result["complete"]:
                 continue  # some window row did not exist: it does now (this statement seeded it)
-            if result["fits"]:
-                return reservation
-            uses = _uses(budgets, {w: (t, r, c) for w, t, r, c in result["current"]})
-            raise _exceeded(budgets, uses, tokens, now, cost)
+            return bool(result["fits"]), {w: (t, r, c) for w, t, r, c in result["current"]}
         raise StorageError("reserving quota: the window counters could not be created; try again")
+
+    async def close_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int, now: datetime) -> None:
+        """Settle a hold of many requests (a lease): ``requests`` of them were used, for ``tokens`` and
+        ``cost_units`` in all; the rest goes back. Idempotent like ``settle``."""
+        async with self._db.connection("settling a quota lease") as conn:
+            await conn.fetchrow(_SETTLE, hold_id, max(0, tokens), now, max(0, cost_units), max(0, requests))
+
+    async def trim_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int) -> bool:
+        """Give part of a pending hold back; False when it is no longer pending."""
+        async with self._db.connection("trimming a quota lease") as conn:
+            row = await conn.fetchrow(_TRIM, hold_id, tokens, requests, cost_units)
+        return bool(row["trimmed"])
+
+    async def charge(self, key_id: str, rows: list[dict[str, Any]], *, tokens: int, cost_units: int) -> None:
+        """Count a spend whose hold is already gone (its request and real tokens and cost)."""
+        async with self._db.connection("settling quota") as conn:
+            await conn.fetchrow(_CHARGE, key_id, holds_json(rows), max(0, tokens), max(0, cost_units))
 
     async def settle(self, reservation: Reservation, *, tokens: int, now: datetime, cost: Decimal = _NO_COST) -> None:
         units = to_units(max(cost, _NO_COST))
         async with self._db.connection("settling quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens), now, units)
+            await conn.fetchrow(_SETTLE, reservation.id, max(0, tokens), now, units, None)
 
     async def release(self, reservation: Reservation, *, now: datetime) -> None:
         async with self._db.connection("releasing quota") as conn:
-            await conn.fetchrow(_SETTLE, reservation.id, None, now, None)
+            await conn.fetchrow(_SETTLE, reservation.id, None, now, None, None)
 
     async def sweep(self, now: datetime) -> int:
         total = 0
@@ -292,12 +375,22 @@ class PgQuotaLedger(QuotaLedger):
         bounds = [b.window.bounds(now)[0] for b in budgets]
         async with self._db.connection("reading quota usage") as conn:
             rows = await conn.fetch(_USAGE, key_id, [b.window.name for b in budgets], bounds)
-        return _uses(budgets, {r["window_name"]: (r["tokens"], r["requests"], r["cost"]) for r in rows})
+        return uses_of(budgets, {r["window_name"]: (r["tokens"], r["requests"], r["cost"]) for r in rows})
 
 
-def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int, cost_units: int) -> list[dict[str, Any]]:
+def holds_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``holds`` column of a reservation row: what it holds in each window, and what each window counts."""
+    return [
+        {"w": r["w"], "s": r["s"].isoformat(), "t": r["t"], "r": r["r"], "ct": r["ct"], "c": r["c"], "cc": r["cc"]}
+        for r in rows
+    ]
+
+
+def merge_windows(
+    budgets: tuple[Budget, ...], now: datetime, tokens: int, cost_units: int, requests: int = 1
+) -> list[dict[str, Any]]:
     """One row per distinct window: budgets on the same window share its counter and the tightest
-    limits apply."""
+    limits apply. ``requests``: how many requests the hold is for (one, or a lease's many)."""
     rows: dict[str, dict[str, Any]] = {}
     for budget in budgets:
         start, end = budget.window.bounds(now)
@@ -321,7 +414,7 @@ def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int, cost_units: 
             row["ct"], row["t"] = True, tokens
             row["tl"] = budget.tokens if row["tl"] is None else min(row["tl"], budget.tokens)
         if budget.requests is not None:
-            row["r"] = 1
+            row["r"] = requests
             row["rl"] = budget.requests if row["rl"] is None else min(row["rl"], budget.requests)
         if budget.cost is not None:
             limit = to_units(budget.cost)
@@ -330,7 +423,7 @@ def _merge(budgets: tuple[Budget, ...], now: datetime, tokens: int, cost_units: 
     return sorted(rows.values(), key=lambda r: r["w"])
 
 
-def _uses(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int, int]]) -> tuple[WindowUse, ...]:
+def uses_of(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int, int]]) -> tuple[WindowUse, ...]:
     """Per budget, in order, what its window's counter shows (0 when the row does not exist yet)."""
     uses = []
     for budget in budgets:
@@ -339,7 +432,7 @@ def _uses(budgets: tuple[Budget, ...], current: dict[str, tuple[int, int, int]])
     return tuple(uses)
 
 
-def _exceeded(
+def exceeded(
     budgets: tuple[Budget, ...], uses: tuple[WindowUse, ...], tokens: int, now: datetime, cost: Decimal
 ) -> Exception:
     budget = first_exhausted(budgets, uses, tokens, cost) or budgets[0]

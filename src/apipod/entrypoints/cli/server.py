@@ -12,6 +12,10 @@ from apipod.entrypoints.http.graceful_server import GracefulServer
 
 def build_server(settings: Settings, env: dict[str, str], admin_secret: str, *, host: str, port: int) -> GracefulServer:
     """uvicorn on uvloop and httptools, with apipod's bounded request heads and graceful shutdown."""
+    if env.get("APIPOD_GC_REPORT"):
+        from apipod.entrypoints.cli.gc_watch import watch_gc
+
+        watch_gc(env["APIPOD_GC_REPORT"])
     serving = serving_for(settings)
     app = app_for(settings, env, admin_secret, serving)
     config = uvicorn.Config(

@@ -1,0 +1,60 @@
+"""What the garbage collector cost a serving process, for the benchmarks: ``APIPOD_GC_REPORT=/path/gc-{pid}.json``
+makes ``apipod serve`` (each worker) time every collection through ``gc.callbacks`` and write, at exit, the
+collections per generation, the longest and the total pause, the pauses over 20 ms, and the peak RSS.
+
+Off unless asked: a callback on every collection is cheap but not free, and the figures are for a bench run."""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+LONG_PAUSE_MS = 20.0  # the performance target's limit on one pause
+
+
+class GcWatch:
+    __slots__ = ("_started", "collections", "long_pauses", "longest_ms", "total_ms")
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.collections = [0, 0, 0]
+        self.longest_ms = [0.0, 0.0, 0.0]
+        self.total_ms = 0.0
+        self.long_pauses = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = (time.perf_counter() - self._started) * 1000
+        generation = min(int(info.get("generation", 0)), 2)
+        self.collections[generation] += 1
+        self.longest_ms[generation] = max(self.longest_ms[generation], pause)
+        self.total_ms += pause
+        if pause > LONG_PAUSE_MS:
+            self.long_pauses += 1
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "collections": self.collections,
+            "longest_pause_ms": [round(ms, 3) for ms in self.longest_ms],
+            "total_pause_ms": round(self.total_ms, 1),
+            "pauses_over_20ms": self.long_pauses,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB on Linux
+        }
+
+
+def watch_gc(template: str) -> GcWatch:
+    """Start timing collections; the report goes to ``template`` (``{pid}`` replaced) when the process exits."""
+    watch = GcWatch()
+    gc.callbacks.append(watch)
+    path = Path(template.replace("{pid}", str(os.getpid())))
+    atexit.register(lambda: path.write_text(json.dumps(watch.report()) + "\n"))
+    return watch

@@ -1,0 +1,39 @@
+"""The benchmark's garbage-collector report (APIPOD_GC_REPORT)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from apipod.entrypoints.cli.gc_watch import GcWatch
+
+
+def test_every_collection_is_counted_by_generation_with_its_pause() -> None:
+    watch = GcWatch()
+    gc.callbacks.append(watch)
+    try:
+        gc.collect(0)
+        gc.collect(2)
+    finally:
+        gc.callbacks.remove(watch)
+
+    report = watch.report()
+    assert report["collections"][0] >= 1 and report["collections"][2] >= 1
+    assert report["longest_pause_ms"][2] > 0
+    assert report["total_pause_ms"] >= report["longest_pause_ms"][2] - 0.1
+    assert report["peak_rss_mb"] > 10
+
+
+def test_the_report_is_written_when_the_process_exits(tmp_path: Path) -> None:
+    template = str(tmp_path / "gc-{pid}.json")
+    code = f"import gc; from apipod.entrypoints.cli.gc_watch import watch_gc; watch_gc({template!r}); gc.collect()"
+
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+    (written,) = tmp_path.glob("gc-*.json")
+    report = json.loads(written.read_text())
+    assert report["collections"][2] >= 1
+    assert written.name == f"gc-{report['pid']}.json"
