@@ -14,6 +14,7 @@ from apipod.domain.quota import CHARS_PER_TOKEN
 from apipod.domain.stream import (
     FailureKind,
     MessageStarted,
+    Relayed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -77,10 +78,14 @@ class StreamChat:
             if isinstance(first, MessageStarted):
                 usage = usage.merged(first.usage)
                 origin = turn.slot.call.upstream.kind.value if turn.slot is not None else ""
-                first = MessageStarted(id=first.id, model=turn.request.model, usage=first.usage, origin=origin)
+                first = MessageStarted(
+                    id=first.id, model=turn.request.model, usage=first.usage, origin=origin, relayed=first.relayed
+                )
             yield first
             async for event in events:
-                if isinstance(event, TextDelta | ThinkingDelta):
+                if type(event) is Relayed:
+                    chars += event.events * CHARS_PER_TOKEN  # a streamed chunk carries about a token
+                elif isinstance(event, TextDelta | ThinkingDelta):
                     chars += len(event.text)
                 elif isinstance(event, ToolCallDelta):
                     chars += len(event.fragment)

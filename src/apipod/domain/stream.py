@@ -26,6 +26,9 @@ class MessageStarted:
     model: str = ""
     usage: Usage = Usage()
     origin: str = ""
+    # The answer follows as ``Relayed`` frames of the upstream's own stream (same dialect): the client's encoder
+    # writes them as they are and nothing of its own but an error. The other events still come, for the books.
+    relayed: bool = False
 
 
 @attrs.frozen
@@ -107,6 +110,16 @@ class StreamFailed:
     detail: str = attrs.field(default="", eq=False, repr=False)
 
 
+@attrs.frozen
+class Relayed:
+    """Whole SSE events of the upstream's stream, already in the client's dialect, written as they are (the
+    same-dialect relay: no decoding and re-encoding per event). ``events`` counts them: about a token each,
+    the estimate of an answer whose usage never came."""
+
+    data: bytes
+    events: int = 1
+
+
 StreamEvent = (
     MessageStarted
     | TextDelta
@@ -119,4 +132,5 @@ StreamEvent = (
     | UsageReported
     | Finished
     | StreamFailed
+    | Relayed
 )

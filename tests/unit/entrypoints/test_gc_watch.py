@@ -11,14 +11,18 @@ from pathlib import Path
 from apipod.entrypoints.cli.gc_watch import GcWatch
 
 
-def test_every_collection_is_counted_by_generation_with_its_pause() -> None:
+def test_every_collection_after_start_up_is_counted_by_generation_with_its_pause() -> None:
     watch = GcWatch()
     gc.callbacks.append(watch)
     try:
+        gc.collect(2)  # start-up (nothing frozen yet): not counted
+        assert watch.collections == [0, 0, 0]
+        gc.freeze()
         gc.collect(0)
         gc.collect(2)
     finally:
         gc.callbacks.remove(watch)
+        gc.unfreeze()
 
     report = watch.report()
     assert report["collections"][0] >= 1 and report["collections"][2] >= 1
@@ -29,7 +33,10 @@ def test_every_collection_is_counted_by_generation_with_its_pause() -> None:
 
 def test_the_report_is_written_when_the_process_exits(tmp_path: Path) -> None:
     template = str(tmp_path / "gc-{pid}.json")
-    code = f"import gc; from apipod.entrypoints.cli.gc_watch import watch_gc; watch_gc({template!r}); gc.collect()"
+    code = (
+        "import gc; from apipod.entrypoints.cli.gc_watch import watch_gc; "
+        f"watch_gc({template!r}); gc.freeze(); gc.collect()"
+    )
 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 

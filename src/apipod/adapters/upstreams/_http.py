@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, cast
@@ -38,7 +39,7 @@ from apipod.domain.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from apipod.domain.stream import StreamEvent, StreamFailed, ToolCallDelta
+from apipod.domain.stream import Relayed, StreamEvent, StreamFailed, ToolCallDelta
 
 __all__ = [
     "CONNECT_ERRORS",
@@ -72,6 +73,40 @@ class EventDecoder(Protocol):
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]: ...
 
     def close(self) -> list[StreamEvent]: ...
+
+
+class ChunkDecoder(Protocol):
+    """Body chunks in, canonical events out: a dialect's same-dialect relay (``pending``: the bytes of the
+    unfinished event it holds back), or ``_SSEChunks`` over an ``EventDecoder``."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]: ...
+
+
+class _SSEChunks:
+    """An ``EventDecoder`` behind the SSE decoder (which bounds an event's size itself)."""
+
+    __slots__ = ("_decoder", "_sse")
+    pending = 0
+
+    def __init__(self, sse: SSEDecoder, decoder: EventDecoder) -> None:
+        self._sse = sse
+        self._decoder = decoder
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        decode = self._decoder.feed
+        pairs = self._sse.feed(chunk)
+        if len(pairs) == 1:
+            return decode(*pairs[0])
+        return [event for name, data in pairs for event in decode(name, data)]
+
+    def close(self) -> list[StreamEvent]:
+        decode = self._decoder.feed
+        return [event for name, data in self._sse.close() for event in decode(name, data)] + self._decoder.close()
 
 
 def make_http_client(*, transport: str = "aiohttp", max_connections: int = 1000) -> httpx.AsyncClient:
@@ -191,7 +226,8 @@ class UpstreamHttp:
         *,
         headers: Mapping[str, str],
         body: Any,
-        decoder: EventDecoder,
+        decoder: EventDecoder | None = None,
+        relay: ChunkDecoder | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """POST ``body`` and relay the SSE answer as canonical events, following ``UpstreamClient.stream``:
         failures before the first event are raised, later ones end the stream with ``StreamFailed``. That
@@ -212,7 +248,14 @@ class UpstreamHttp:
         current_task = asyncio.current_task
         loop_time = asyncio.get_running_loop().time
         gate = Gate()
-        sse = SSEDecoder(upstream.max_event_bytes)
+        chunked: ChunkDecoder
+        if relay is not None:
+            chunked = relay
+        elif decoder is not None:
+            chunked = _SSEChunks(SSEDecoder(upstream.max_event_bytes), decoder)
+        else:
+            raise TypeError("stream() needs a decoder or a relay")
+        event_limit = upstream.max_event_bytes or sys.maxsize
         arguments = _ArgumentsCap(upstream)
         try:
             try:
@@ -228,24 +271,21 @@ class UpstreamHttp:
                         break
                     finally:
                         deadline.task = None
-                    for name, data in sse.feed(chunk):
-                        events = decoder.feed(name, data)
-                        if events and deadline.awaiting_first:
-                            deadline.first_event()
-                        for event in gate.admit(events, upstream):
-                            if type(event) is ToolCallDelta:
-                                arguments.count(event)
-                            yield event
-                        if gate.done:
-                            break
+                    events = chunked.feed(chunk)
+                    if chunked.pending > event_limit:
+                        raise SSEEventTooLarge(event_limit)
+                    if not events:
+                        continue
+                    if deadline.awaiting_first:
+                        deadline.first_event()
+                    for event in gate.admit(events, upstream):
+                        arguments.count(event)
+                        yield event
                     if gate.done:
                         break
                 if not gate.done:
-                    events = [e for name, data in sse.close() for e in decoder.feed(name, data)]
-                    events += decoder.close()
-                    for event in gate.admit(events, upstream):
-                        if type(event) is ToolCallDelta:
-                            arguments.count(event)
+                    for event in gate.admit(chunked.close(), upstream):
+                        arguments.count(event)
                         yield event
             except (httpx.HTTPError, SSEEventTooLarge, UpstreamTimeoutError, UpstreamResponseTooLargeError) as exc:
                 error = _stream_error(upstream, exc)
@@ -311,6 +351,9 @@ class UpstreamHttp:
         raise error
 
 
+_TOOL_CALLS = b'"tool_calls"'
+
+
 class _ArgumentsCap:
     """Counts each streamed tool call's argument text (``ToolCallDelta`` fragments, by call key) and raises
     ``UpstreamResponseTooLargeError`` past ``max_response_bytes``. Only counted, never joined: apipod relays
@@ -324,14 +367,22 @@ class _ArgumentsCap:
         self._limit = upstream.max_response_bytes
         self._sizes: dict[int, int] = {}
 
-    def count(self, event: ToolCallDelta) -> None:
-        size = self._sizes.get(event.key, 0) + len(event.fragment)
+    def count(self, event: StreamEvent) -> None:
+        kind = type(event)
+        if kind is ToolCallDelta:
+            self._add(event.key, len(event.fragment))  # type: ignore[union-attr]
+        elif kind is Relayed and _TOOL_CALLS in event.data:  # type: ignore[union-attr]
+            # relayed chunks are not parsed: their size bounds the arguments in them (one count per stream)
+            self._add(-1, len(event.data))  # type: ignore[union-attr]
+
+    def _add(self, key: int, length: int) -> None:
+        size = self._sizes.get(key, 0) + length
         if size > self._limit:
             raise UpstreamResponseTooLargeError(
                 f"A tool call's arguments from the upstream are longer than {self._limit} bytes.",
                 upstream=self._upstream.name,
             )
-        self._sizes[event.key] = size
+        self._sizes[key] = size
 
 
 def _stream_error(upstream: Upstream, exc: Exception) -> UpstreamError:

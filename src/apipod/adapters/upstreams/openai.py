@@ -18,6 +18,7 @@ from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
 from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import openai as dialect
+from apipod.dialects.openai.stream_relay import StreamRelay
 from apipod.dialects.responses import upstream_request as responses_request
 from apipod.dialects.responses import upstream_response as responses_response
 from apipod.dialects.responses import upstream_stream as responses_stream
@@ -90,13 +91,13 @@ class OpenAIUpstream(UpstreamClient):
         body = dialect.encode_request(
             request, model=call.model.upstream_model, stream=True, reasoning_opaque=self._opaque
         )
-        return self._http.stream(
-            call.upstream,
-            join_url(call.upstream.base_url, "/chat/completions"),
-            headers=_headers(call.upstream, call.account.secret),
-            body=body,
-            decoder=dialect.StreamDecoder(),
-        )
+        url = join_url(call.upstream.base_url, "/chat/completions")
+        headers = _headers(call.upstream, call.account.secret)
+        if request.dialect == "openai" and request.raw is not None and not self._opaque:
+            # Same dialect: the upstream's chunks go to the client as they came (dialects/openai/stream_relay.py).
+            relay = StreamRelay(model=request.model, include_usage=_asks_usage(request.raw))
+            return self._http.stream(call.upstream, url, headers=headers, body=body, relay=relay)
+        return self._http.stream(call.upstream, url, headers=headers, body=body, decoder=dialect.StreamDecoder())
 
     def _forwards_responses(self, upstream: Upstream, request: ChatRequest) -> bool:
         return (
@@ -145,3 +146,9 @@ def option_on(value: object) -> bool:
 
 def _headers(upstream: Upstream, secret: str) -> dict[str, str]:
     return merge_headers({"authorization": f"Bearer {secret}"} if secret else {}, upstream.headers)
+
+
+def _asks_usage(raw: Mapping[str, object]) -> bool:
+    """Whether an OpenAI client asked for the usage chunk (``stream_options.include_usage``)."""
+    options = raw.get("stream_options")
+    return isinstance(options, Mapping) and options.get("include_usage") is True

@@ -63,7 +63,7 @@ class StreamDecoder:
         error = chunk.get("error")
         if error:
             self._done = True
-            return [_failure(error)]
+            return [stream_error(error)]
         return self._chunk(chunk)
 
     def close(self) -> list[StreamEvent]:
@@ -157,7 +157,7 @@ class StreamDecoder:
         return events
 
 
-def _failure(error: object) -> StreamFailed:
+def stream_error(error: object) -> StreamFailed:
     """An in-stream ``{"error": ...}`` (same shape as a non-stream error body), under the shared policy."""
     if not isinstance(error, Mapping):
         return stream_failure(None, message=str(error))

@@ -16,6 +16,7 @@ from apipod.domain.chat import Usage
 from apipod.domain.stream import (
     Finished,
     MessageStarted,
+    Relayed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -42,9 +43,13 @@ _FAILURES: dict[str, tuple[str, str | None]] = {
 class StreamEncoder:
     """Stateful encoder for one streamed answer. ``message_id`` is used as given (callers pass a
     ``chatcmpl-`` id). Role chunk first; after ``Finished``: the finish chunk, the usage chunk when
-    ``include_usage``, then ``[DONE]``. After ``StreamFailed``: the error frame and nothing else."""
+    ``include_usage``, then ``[DONE]``. After ``StreamFailed``: the error frame and nothing else.
 
-    __slots__ = ("_done", "_head", "_include_usage", "_role_sent", "_tool_index", "_usage")
+    A relayed stream (``MessageStarted.relayed``, dialects/openai/stream_relay.py) is the upstream's own chunks:
+    ``Relayed`` frames are written as they are, and of the rest only a ``StreamFailed`` (apipod's own: a cut-off
+    stream, a shutdown) says anything."""
+
+    __slots__ = ("_done", "_head", "_include_usage", "_relayed", "_role_sent", "_tool_index", "_usage")
 
     def __init__(self, *, model: str, message_id: str, created: int, include_usage: bool = True) -> None:
         self._head = b"".join(
@@ -61,15 +66,23 @@ class StreamEncoder:
         self._include_usage = include_usage
         self._role_sent = False
         self._done = False
+        self._relayed = False
         self._tool_index: dict[int, int] = {}  # event key -> OpenAI index (ordinal of the call)
         self._usage = Usage()
 
     def encode(self, event: StreamEvent) -> list[bytes]:
         if self._done:
             return []
+        if type(event) is Relayed:
+            return [event.data]
         if isinstance(event, StreamFailed):
             self._done = True
             return [self._error(event)]
+        if self._relayed:
+            return []
+        if isinstance(event, MessageStarted) and event.relayed:
+            self._relayed = True
+            return []
         frames: list[bytes] = []
         if not self._role_sent:
             self._role_sent = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import attrs
 import httpx
 import orjson
 import pytest
@@ -26,6 +27,7 @@ from apipod.domain.errors import (
 from apipod.domain.stream import (
     Finished,
     MessageStarted,
+    Relayed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -324,3 +326,89 @@ async def test_text_part_result_model_falls_back_to_the_configured_name(
     result = await upstream.complete(make_call(UpstreamKind.OPENAI, BASE, model="local-llama"), user_request())
     assert result.parts == (TextPart("ok"),)
     assert result.model == "local-llama"
+
+
+# -- same dialect: an OpenAI client's own body, its answer relayed as the upstream sent it -------------------
+
+
+def bounded(call: UpstreamCall, **bounds: int) -> UpstreamCall:
+    upstream = attrs.evolve(call.upstream, **bounds)
+    return UpstreamCall(upstream, call.account, call.model)
+
+
+def openai_client_request(text: str = "hello there", *, include_usage: bool = False) -> object:
+    raw: dict[str, object] = {"model": "demo", "messages": [{"role": "user", "content": text}], "stream": True}
+    if include_usage:
+        raw["stream_options"] = {"include_usage": True}
+    return user_request(text, dialect="openai", raw=raw)
+
+
+async def test_an_openai_clients_stream_is_relayed_in_the_upstreams_bytes(
+    upstream: OpenAIUpstream, fake_openai: FakeOpenAI
+) -> None:
+    raw = fixture("openai/chat_stream_text_include_usage.sse").read_bytes()
+    fake_openai.replay(fixture("openai/chat_stream_text_include_usage.sse"))
+    request = openai_client_request(include_usage=True)
+
+    events = await collect(upstream.stream(make_call(UpstreamKind.OPENAI, BASE), request))  # type: ignore[arg-type]
+
+    assert isinstance(events[0], MessageStarted) and events[0].relayed
+    relayed = b"".join(e.data for e in events if isinstance(e, Relayed))
+    upstream_model = orjson.loads(raw.split(b"\n", 1)[0][6:])["model"]
+    assert relayed.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n").replace(
+        b'"model":' + orjson.dumps(upstream_model), b'"model":"demo"'
+    )
+    assert [e.usage for e in events if isinstance(e, UsageReported)][-1] == Usage(input_tokens=14, output_tokens=30)
+    assert events[-1] == Finished(FinishReason.END_TURN)
+    assert fake_openai.last.body["stream_options"] == {"include_usage": True}
+
+
+async def test_a_relayed_stream_cut_mid_way_ends_with_stream_failed(
+    upstream: OpenAIUpstream, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.replay(fixture("openai/chat_stream_text_include_usage.sse"), cut_after=4)
+
+    events = await collect(upstream.stream(make_call(UpstreamKind.OPENAI, BASE), openai_client_request()))  # type: ignore[arg-type]
+
+    assert isinstance(events[-1], StreamFailed)
+    assert b"unable" in b"".join(e.data for e in events if isinstance(e, Relayed))
+
+
+async def test_a_relayed_stream_with_an_error_first_is_raised_for_failover(
+    upstream: OpenAIUpstream, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply_sse(openai_frames([{"error": {"message": "The server is overloaded", "type": "overloaded"}}]))
+
+    with pytest.raises(UpstreamOverloadedError):
+        await anext(upstream.stream(make_call(UpstreamKind.OPENAI, BASE), openai_client_request()))  # type: ignore[arg-type]
+
+
+async def test_a_relayed_event_past_the_size_cap_ends_the_stream(
+    upstream: OpenAIUpstream, fake_openai: FakeOpenAI
+) -> None:
+    start = {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}
+    huge = {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "x" * 5000}, "finish_reason": None}]}
+    big = b"data: " + orjson.dumps(huge) + b"\n\n"
+    fake_openai.reply_sse([*openai_frames([start], done=False), big[:3000], big[3000:]])
+    call = bounded(make_call(UpstreamKind.OPENAI, BASE), max_event_bytes=2048)
+
+    events = await collect(upstream.stream(call, openai_client_request()))  # type: ignore[arg-type]
+
+    assert isinstance(events[-1], StreamFailed)
+    assert "longer than 2048 bytes" in events[-1].message
+
+
+async def test_relayed_tool_calls_are_bounded_by_the_response_cap(
+    upstream: OpenAIUpstream, fake_openai: FakeOpenAI
+) -> None:
+    def call_chunk(arguments: str) -> dict[str, object]:
+        fragment = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": arguments}}
+        return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}
+
+    fake_openai.reply_sse(openai_frames([call_chunk("{")] + [call_chunk("a" * 500) for _ in range(10)]), delay=0.01)
+    call = bounded(make_call(UpstreamKind.OPENAI, BASE), max_response_bytes=2000)
+
+    events = await collect(upstream.stream(call, openai_client_request()))  # type: ignore[arg-type]
+
+    assert isinstance(events[-1], StreamFailed)
+    assert "2000 bytes" in events[-1].message

@@ -1,0 +1,242 @@
+"""Same-dialect relay: an OpenAI-compatible upstream's stream to an OpenAI chat client, in the bytes it came in.
+
+Decoding every chunk into canonical events and encoding it again is most of a stream's cost; here the body is
+cut after its last complete event and passed on, and only what the books need is parsed: the first event (the
+upstream's model name), the finish reason, the event that carries usage, an error event. Byte searches find
+those; the same text inside a content string cannot match, since JSON escapes its quotes.
+
+What an OpenAI client sees differs from the re-encoded stream only in the upstream's own ``id``, ``created``
+and extra fields (``system_fingerprint``, ``service_tier``, ``obfuscation``...): ``model`` is rewritten to the
+name the client asked for, and the usage-only chunk is left out unless the client asked for usage (apipod
+always asks the upstream for it). A stream cut off before its finish ends with apipod's error event, as in the
+re-encoding path, and a first event that is not JSON fails over; later content chunks are not validated (a
+malformed one reaches the client as sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from apipod.dialects.openai.mapping import finish_from_wire, usage_from_wire
+from apipod.dialects.openai.stream_decoder import stream_error
+from apipod.domain.stream import Finished, MessageStarted, Relayed, StreamEvent, StreamFailed, UsageReported
+
+DONE_FRAME = b"data: [DONE]\n\n"
+_END = b"\n\n"
+_DONE = b"[DONE]"
+_ERROR = b'{"error"'
+_USAGE = (b'"usage":{', b'"usage": {')
+_FINISH = (b'"finish_reason":"', b'"finish_reason": "')
+_TOOLS = b'"tool_calls"'
+_CUT_OFF = "The upstream stream ended before the answer was finished."
+_MALFORMED = "The upstream sent a malformed stream chunk."
+
+
+class StreamRelay:
+    """One upstream stream. ``feed`` takes body chunks as they arrive, ``close`` the end of the body; both return
+    canonical events: ``MessageStarted(relayed=True)`` first, then ``Relayed`` frames, with ``UsageReported``,
+    ``Finished`` or ``StreamFailed`` where the stream says so. ``pending`` is the size of the unfinished event
+    held back (for the caller's bound on an event's size)."""
+
+    __slots__ = ("_done", "_finish", "_include_usage", "_model", "_rewrite", "_started", "_tail", "_tools")
+
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        self._model = orjson.dumps(model)
+        self._include_usage = include_usage
+        self._tail = b""
+        self._started = False
+        self._finish: object = None  # the upstream's finish_reason once seen
+        self._tools = False
+        self._done = False
+        self._rewrite: tuple[bytes, bytes] | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._tail)
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        if self._done or not chunk:
+            return []
+        data = self._tail + chunk if self._tail else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        end = data.rfind(_END)
+        if end < 0:
+            self._tail = data
+            return []
+        cut = end + 2
+        segment, self._tail = data[:cut], data[cut:]
+        return self._segment(segment)
+
+    def close(self) -> list[StreamEvent]:
+        """End of body: an unterminated last event still counts; a stream that never finished was cut off."""
+        if self._done:
+            return []
+        events: list[StreamEvent] = []
+        if self._tail.strip():
+            tail, self._tail = self._tail, b""
+            events = self._segment(tail.rstrip(b"\n") + _END)
+        if self._ended():
+            return events
+        self._done = True
+        if self._finish is None:
+            events.append(StreamFailed("upstream", _CUT_OFF))
+            return events
+        events.append(Relayed(DONE_FRAME, 0))  # some upstreams end with the finish chunk, never "[DONE]"
+        events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._tools)))
+        return events
+
+    def _ended(self) -> bool:
+        return self._done
+
+    def _segment(self, segment: bytes) -> list[StreamEvent]:
+        """Whole events: passed on, unless one of them is what the books or the client's options need."""
+        events: list[StreamEvent] = []
+        if not self._started:
+            started = self._start(segment)
+            if isinstance(started, StreamFailed):
+                self._done = True
+                return [started]
+            events.append(started)
+        if self._rewrite is not None:
+            segment = segment.replace(*self._rewrite)
+        if not self._tools and _TOOLS in segment:
+            self._tools = True
+        marked = _first_marker(segment)
+        if marked < 0:
+            events.append(self._passed(segment))
+            return events
+        # the events before the first marked one pass whole; from it on, one by one (the last few of a stream)
+        cut = segment.rfind(_END, 0, marked) + 2 if marked else 0
+        if cut > 1:
+            events.append(self._passed(segment[:cut]))
+        events.extend(self._one_by_one(segment[cut:] if cut > 1 else segment))
+        return events
+
+    def _passed(self, segment: bytes) -> Relayed:
+        if self._finish is None and (_FINISH[0] in segment or _FINISH[1] in segment):
+            self._finish = _finish_of(segment)
+        return Relayed(segment, segment.count(b"data:"))
+
+    def _start(self, segment: bytes) -> MessageStarted | StreamFailed:
+        """The first event: an error (failed over, nothing was sent), else the upstream's id and model, and the
+        rewrite of that model to the client's name in every chunk."""
+        self._started = True
+        first = segment.find(_END)
+        payload = _payload(segment[:first] if first >= 0 else segment)
+        if payload is None or payload == _DONE:
+            return MessageStarted(relayed=True)  # a comment first, or an empty answer: the books see the rest
+        chunk = _loads(payload)
+        if not isinstance(chunk, dict):
+            # the first event is checked (a garbage answer fails over before anything is sent); later ones are not
+            return StreamFailed("upstream", _MALFORMED)
+        error = chunk.get("error")
+        if error:
+            return stream_error(error)
+        model = chunk.get("model")
+        if isinstance(model, str) and model:
+            wire = orjson.dumps(model)
+            for separator in (b'"model":', b'"model": '):
+                if separator + wire in segment:
+                    self._rewrite = (separator + wire, separator + self._model)
+                    break
+        chunk_id = chunk.get("id")
+        return MessageStarted(
+            id=chunk_id if isinstance(chunk_id, str) else "",
+            model=model if isinstance(model, str) else "",
+            relayed=True,
+        )
+
+    def _one_by_one(self, segment: bytes) -> list[StreamEvent]:
+        """The slow path, for the last events of a stream: usage read (and its chunk dropped when the client did
+        not ask for usage), an error turned into the failure event, ``[DONE]`` ending the stream."""
+        kept: list[bytes] = []
+        books: list[StreamEvent] = []
+        for block in segment.split(_END):
+            payload = _payload(block)
+            if payload is None:
+                if block:
+                    kept.append(block)  # a comment (keep-alive)
+                continue
+            if payload == _DONE:
+                kept.append(block)
+                self._done = True
+                break
+            if payload.startswith(_ERROR):
+                chunk = _loads(payload)
+                error = chunk.get("error") if isinstance(chunk, dict) else None
+                books.append(stream_error(error or "The upstream reported an error."))
+                self._done = True
+                return _relayed(kept) + books
+            if _USAGE[0] in payload or _USAGE[1] in payload:
+                chunk = _loads(payload)
+                if isinstance(chunk, dict):
+                    usage = chunk.get("usage")
+                    if isinstance(usage, Mapping):
+                        books.append(UsageReported(usage_from_wire(usage)))
+                    if self._finish is None:
+                        self._finish = _reason(chunk)
+                    if not self._include_usage and not chunk.get("choices"):
+                        continue  # the usage-only chunk the client did not ask for
+            elif self._finish is None and (_FINISH[0] in payload or _FINISH[1] in payload):
+                self._finish = _reason(_loads(payload))
+            kept.append(block)
+        events = _relayed(kept) + books
+        if self._done:
+            events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._tools)))
+        return events
+
+
+def _first_marker(segment: bytes) -> int:
+    """Where the first event the books must read (usage, an error, ``[DONE]``) is mentioned; -1 when none is."""
+    found = [at for at in (segment.find(m) for m in (_ERROR, _DONE, *_USAGE)) if at >= 0]
+    return min(found) if found else -1
+
+
+def _relayed(blocks: list[bytes]) -> list[StreamEvent]:
+    if not blocks:
+        return []
+    return [Relayed(_END.join(blocks) + _END, len(blocks))]
+
+
+def _payload(block: bytes) -> bytes | None:
+    """The data of one SSE event (its ``data:`` lines joined), None when it has none."""
+    lines = [line for line in block.split(b"\n") if line.startswith(b"data:")]
+    if not lines:
+        return None
+    values = [line[6:] if line.startswith(b"data: ") else line[5:] for line in lines]
+    return (values[0] if len(values) == 1 else b"\n".join(values)).strip()
+
+
+def _loads(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _reason(chunk: Any) -> object:
+    """The finish reason of a chunk, None when it has none."""
+    if not isinstance(chunk, dict):
+        return None
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+        return choices[0].get("finish_reason")
+    return None
+
+
+def _finish_of(segment: bytes) -> object:
+    """The finish reason in the first event of ``segment`` that has one (only that event is parsed)."""
+    for marker in _FINISH:
+        at = segment.find(marker)
+        if at >= 0:
+            start = segment.rfind(_END, 0, at)
+            start = start + 2 if start >= 0 else 0
+            end = segment.find(_END, at)
+            reason = _reason(_loads(_payload(segment[start : end if end >= 0 else len(segment)]) or b""))
+            if reason is not None:
+                return reason
+    return None
