@@ -90,8 +90,14 @@ class RequestLifetime:
         return _DISCONNECT
 
     async def _watch(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
+        try:
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+        except asyncio.CancelledError:
+            # ``close()`` ends the watch: return rather than end cancelled. A cancelled task keeps its
+            # CancelledError, whose traceback holds this frame, which holds the request: a reference cycle per
+            # request, left for the full collections (the garbage collector's longest pauses) to find.
+            return
         self.disconnected = True
         assert self._gone is not None
         self._gone.set()
@@ -99,9 +105,11 @@ class RequestLifetime:
             self._task.cancel()
 
     async def close(self) -> None:
-        """Stop watching and run every closer, each on its own."""
-        if self._watcher is not None:
-            self._watcher.cancel()
+        """Stop watching and run every closer, each on its own. The tasks are let go (the watcher's context
+        holds this request's objects: kept, the pair would be a reference cycle per request)."""
+        watcher, self._watcher, self._task = self._watcher, None, None
+        if watcher is not None:
+            watcher.cancel()
         closers, self._closers = self._closers, []
         for close in closers:
             try:
