@@ -31,6 +31,7 @@ _ERROR = b'{"error"'
 _USAGE = (b'"usage":{', b'"usage": {')
 _FINISH = (b'"finish_reason":"', b'"finish_reason": "')
 _TOOLS = b'"tool_calls"'
+_MODEL = b'"model":'
 _CUT_OFF = "The upstream stream ended before the answer was finished."
 _MALFORMED = "The upstream sent a malformed stream chunk."
 
@@ -101,6 +102,8 @@ class StreamRelay:
                 self._done = True
                 return [started]
             events.append(started)
+        if self._rewrite is None:
+            self._learn(segment)
         if self._rewrite is not None:
             segment = segment.replace(*self._rewrite)
         if not self._tools and _TOOLS in segment:
@@ -122,8 +125,7 @@ class StreamRelay:
         return Relayed(segment, segment.count(b"data:"))
 
     def _start(self, segment: bytes) -> MessageStarted | StreamFailed:
-        """The first event: an error (failed over, nothing was sent), else the upstream's id and model, and the
-        rewrite of that model to the client's name in every chunk."""
+        """The first event: an error (failed over, nothing was sent), else the upstream's id and model."""
         self._started = True
         first = segment.find(_END)
         payload = _payload(segment[:first] if first >= 0 else segment)
@@ -137,18 +139,27 @@ class StreamRelay:
         if error:
             return stream_error(error)
         model = chunk.get("model")
-        if isinstance(model, str) and model:
-            wire = orjson.dumps(model)
-            for separator in (b'"model":', b'"model": '):
-                if separator + wire in segment:
-                    self._rewrite = (separator + wire, separator + self._model)
-                    break
         chunk_id = chunk.get("id")
         return MessageStarted(
             id=chunk_id if isinstance(chunk_id, str) else "",
             model=model if isinstance(model, str) else "",
             relayed=True,
         )
+
+    def _learn(self, segment: bytes) -> None:
+        """The rewrite of the upstream's model name to the client's, from the first chunk that names one (Azure's
+        first chunk has an empty model). Found in the bytes: a model name has no quote to escape."""
+        at = segment.find(_MODEL)
+        while at >= 0:
+            start = at + len(_MODEL)
+            if segment[start : start + 1] == b" ":
+                start += 1
+            if segment[start : start + 1] == b'"':
+                end = segment.find(b'"', start + 1)
+                if end > start + 1:
+                    self._rewrite = (segment[at : end + 1], segment[at:start] + self._model)
+                    return
+            at = segment.find(_MODEL, start)
 
     def _one_by_one(self, segment: bytes) -> list[StreamEvent]:
         """The slow path, for the last events of a stream: usage read (and its chunk dropped when the client did

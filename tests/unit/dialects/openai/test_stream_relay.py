@@ -183,3 +183,14 @@ def test_a_first_event_that_is_not_json_is_a_failure_before_anything_is_sent() -
     events = relay_all([b"data: {this is not json\n\n", b"data: [DONE]\n\n"])
 
     assert events == [StreamFailed("upstream", "The upstream sent a malformed stream chunk.")]
+
+
+def test_a_model_named_only_after_the_first_chunk_is_rewritten_from_there() -> None:
+    azure_first = frame({"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": []})
+
+    events = relay_all([azure_first, *STREAM])
+
+    out = relayed_bytes(events)
+    assert b"gpt-4o-mini" not in out
+    assert out.count(b'"model":"fast"') == 8  # every chunk of the answer; the first one's empty name stays
+    assert out.count(b'"model":""') == 1
