@@ -17,6 +17,7 @@ from apipod.adapters.upstreams._faults import dated
 from apipod.adapters.upstreams._http import UpstreamHttp, join_url, merge_headers
 from apipod.application.ports import Clock, UpstreamCall, UpstreamClient
 from apipod.dialects import anthropic as dialect
+from apipod.dialects.anthropic.stream_relay import StreamRelay
 from apipod.domain.catalog import Upstream, UpstreamKind
 from apipod.domain.chat import ChatRequest, ChatResult
 from apipod.domain.errors import UpstreamUnavailableError
@@ -38,9 +39,17 @@ class AnthropicUpstream(UpstreamClient):
     kind = UpstreamKind.ANTHROPIC
 
     def __init__(
-        self, client: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, clock: Clock | None = None
+        self,
+        client: httpx.AsyncClient,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        clock: Clock | None = None,
+        relay: bool = True,
     ) -> None:
+        """``relay``: an Anthropic client's stream is relayed in the upstream's bytes (Copilot's delegate decodes
+        its answers, whose signatures it tags)."""
         self._http = UpstreamHttp(client, decode_error=dated(dialect.decode_error, clock), retry=retry)
+        self._relay = relay
 
     async def complete(self, call: UpstreamCall, request: ChatRequest) -> ChatResult:
         body = dialect.encode_request(request, model=call.model.upstream_model, stream=False)
@@ -59,13 +68,13 @@ class AnthropicUpstream(UpstreamClient):
     def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         # The body is encoded now (pure, cheap); the request itself opens on the first __anext__.
         body = dialect.encode_request(request, model=call.model.upstream_model, stream=True)
-        return self._http.stream(
-            call.upstream,
-            join_url(call.upstream.base_url, "/v1/messages"),
-            headers=_headers(call.upstream, call.account.secret, request),
-            body=body,
-            decoder=dialect.StreamDecoder(),
-        )
+        url = join_url(call.upstream.base_url, "/v1/messages")
+        headers = _headers(call.upstream, call.account.secret, request)
+        if self._relay and request.dialect == "anthropic" and request.raw is not None:
+            # Same dialect: the upstream's events go to the client as they came (dialects/anthropic/stream_relay.py).
+            relay = StreamRelay(model=request.model)
+            return self._http.stream(call.upstream, url, headers=headers, body=body, relay=relay)
+        return self._http.stream(call.upstream, url, headers=headers, body=body, decoder=dialect.StreamDecoder())
 
     async def list_models(self, upstream: Upstream) -> list[str]:
         """``GET /v1/models`` page by page with the pool's first account; ids in the upstream's order."""

@@ -69,7 +69,7 @@ class CopilotUpstream(UpstreamClient):
         # NOTE: responses=False: a Responses client is translated to Chat Completions here (the reasoning items it
         # replays are tagged "copilot" and Copilot's /responses is not modelled).
         self._openai = OpenAIUpstream(client, retry=retry, reasoning_opaque=True, clock=clock, responses=False)
-        self._anthropic = AnthropicUpstream(client, retry=retry, clock=clock)
+        self._anthropic = AnthropicUpstream(client, retry=retry, clock=clock, relay=False)
         self._http = UpstreamHttp(client, decode_error=dated(openai.decode_error, clock), retry=retry)
         self._models: dict[tuple[str, str], _Models] = {}
         self._models_flight: SingleFlight[tuple[str, str], _Models] = SingleFlight()

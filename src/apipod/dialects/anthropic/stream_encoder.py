@@ -18,6 +18,7 @@ from apipod.domain.stream import (
     Finished,
     MessageStarted,
     RedactedThinking,
+    Relayed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -58,6 +59,7 @@ class StreamEncoder:
         self._prefix = b""
         self._pending_signature: str | None = None
         self._saw_tool_use = False
+        self._relayed = False
         self._usage = Usage()
 
     @property
@@ -71,6 +73,15 @@ class StreamEncoder:
 
     def encode(self, event: StreamEvent) -> list[bytes]:
         if self._done:
+            return []
+        if self._relayed:
+            # the upstream's own stream (dialects/anthropic/stream_relay.py): its frames, and apipod's errors
+            if type(event) is Relayed:
+                return [event.data]
+            return self._fail([], event.message, kind=event.kind) if isinstance(event, StreamFailed) else []
+        if isinstance(event, MessageStarted) and event.relayed:
+            self._relayed = True
+            self._started = True  # keep-alive pings may go out between relayed frames
             return []
         out: list[bytes] = []
         if isinstance(event, TextDelta):

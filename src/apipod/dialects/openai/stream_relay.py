@@ -97,6 +97,9 @@ class StreamRelay:
         """Whole events: passed on, unless one of them is what the books or the client's options need."""
         events: list[StreamEvent] = []
         if not self._started:
+            segment = _from_first_data(segment)  # comments before the answer: nothing to relay, nothing started
+            if not segment:
+                return events
             started = self._start(segment)
             if isinstance(started, StreamFailed):
                 self._done = True
@@ -199,6 +202,18 @@ class StreamRelay:
         if self._done:
             events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._tools)))
         return events
+
+
+def _from_first_data(segment: bytes) -> bytes:
+    """``segment`` from its first event with data on (b"" when it has none)."""
+    at = 0
+    while at < len(segment):
+        end = segment.find(_END, at)
+        end = len(segment) if end < 0 else end + 2
+        if _payload(segment[at:end]) is not None:
+            return segment[at:] if at else segment
+        at = end
+    return b""
 
 
 def _first_marker(segment: bytes) -> int:

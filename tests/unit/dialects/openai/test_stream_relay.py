@@ -144,11 +144,20 @@ def test_an_unterminated_last_event_still_counts() -> None:
 def test_crlf_lines_and_comments_pass() -> None:
     body = b"".join(STREAM).replace(b"\n", b"\r\n")
 
-    events = relay_all([b": keep-alive\r\n\r\n" + body])
+    events = relay_all([b": keep-alive\r\n\r\n" + body[:600], b": still here\r\n\r\n" + body[600:]])
 
     out = relayed_bytes(events)
-    assert out.startswith(b": keep-alive\n\n")
+    assert out.startswith(b"data: ")  # comments before the answer start nothing
+    assert b": still here\n\n" in out  # later ones pass
     assert events[-1] == Finished(FinishReason.END_TURN)
+
+
+def test_comments_alone_start_nothing() -> None:
+    relay = StreamRelay(model="fast", include_usage=True)
+
+    assert relay.feed(b": hello\n\n") == []
+    assert relay.feed(b": still thinking\n\n") == []
+    assert isinstance(relay.close()[-1], StreamFailed)
 
 
 def test_tool_calls_finish_as_tool_use() -> None:
