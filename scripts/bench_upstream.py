@@ -155,6 +155,52 @@ RESPONSES_STREAM = _responses_stream()
 # --- Gemini generateContent / streamGenerateContent?alt=sse (tests/fixtures/gemini*/) -------------------------
 
 
+def _anthropic_event(name: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+ANTHROPIC_STREAM = [
+    _anthropic_event(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "bench-claude",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 12, "output_tokens": 1},
+            },
+        },
+    ),
+    _anthropic_event(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    *(
+        _anthropic_event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}},
+        )
+        for i in range(CHUNKS)
+    ),
+    _anthropic_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    _anthropic_event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": CHUNKS},
+        },
+    ),
+    _anthropic_event("message_stop", {"type": "message_stop"}),
+]
+"""An Anthropic Messages stream of 100 text deltas (``bench_wrk.py``'s ``messages-stream``)."""
+
+
 def _gemini(text: str, output_tokens: int, finish: bool) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
     if finish:

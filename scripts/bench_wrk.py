@@ -11,10 +11,11 @@ auth, routing, quota reservation and settlement and a usage row on every request
 
 Scenarios: ``request`` (OpenAI chat, non-streamed), ``stream`` (OpenAI chat, 100 chunks, same dialect),
 ``stream-translated`` (Anthropic Messages client, the same OpenAI stream upstream; apipod only: the forwarder
-does not translate).
+does not translate), ``messages-stream`` (Anthropic Messages client and upstream, 100 text deltas, same
+dialect).
 
 Run: .venv/bin/python scripts/bench_wrk.py [--connections 1,16,64] [--seconds 15] [--workers 1]
-       [--scenario request,stream,stream-translated] [--target apipod,forwarder]
+       [--scenario request,stream,stream-translated,messages-stream] [--target apipod,forwarder]
 docs/benchmarks.md has the figures and what each change bought.
 """
 
@@ -37,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_upstream import COMPLETION, STREAM  # noqa: E402 - the script directory is not a package
+from bench_upstream import ANTHROPIC_STREAM, COMPLETION, STREAM  # noqa: E402 - the script directory is not a package
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SECRET = "bench-admin-secret-0123456789"
@@ -55,6 +56,17 @@ type = "openai"
 base_url = "http://127.0.0.1:{port}/stream/v1"
 api_keys = ["sk-bench"]
 
+[[providers]]
+name = "claude"
+type = "anthropic"
+base_url = "http://127.0.0.1:{port}/claude"
+api_keys = ["sk-bench"]
+
+[[models]]
+name = "claude-model"
+provider = "claude"
+upstream_model = "bench-claude"
+
 [[models]]
 name = "plain-model"
 provider = "plain"
@@ -68,7 +80,10 @@ upstream_model = "bench-model"
 [[plans]]
 name = "bench"
 routes = [{{ model = "plain-model", weight = 1 }}]
-aliases = [{{ name = "bench-stream", routes = [{{ model = "stream-model", weight = 1 }}] }}]
+aliases = [
+    {{ name = "bench-stream", routes = [{{ model = "stream-model", weight = 1 }}] }},
+    {{ name = "bench-claude", routes = [{{ model = "claude-model", weight = 1 }}] }},
+]
 budgets = [{{ window = "day", tokens = 1000000000000, requests = 1000000000 }}]
 """
 
@@ -91,6 +106,8 @@ http {{
         # Static files answer POST through the 405 -> GET redirect (``return`` cannot hold a 17 KB stream).
         location /plain/ {{ rewrite ^ /completion.json last; }}
         location /stream/ {{ rewrite ^ /stream.txt last; }}
+        location /claude/ {{ rewrite ^ /claude.txt last; }}
+        location = /claude.txt {{ root {tmp}; default_type text/event-stream; error_page 405 =200 $uri; }}
         location = /completion.json {{ root {tmp}; default_type application/json; error_page 405 =200 $uri; }}
         location = /stream.txt {{ root {tmp}; default_type text/event-stream; error_page 405 =200 $uri; }}
     }}
@@ -115,11 +132,16 @@ def calls(key: str) -> dict[str, Call]:
         "stream-translated": Call(
             "/v1/messages", f'{{"model":"bench-stream","stream":true,"max_tokens":256,{question}}}', anthropic
         ),
+        "messages-stream": Call(
+            "/v1/messages", f'{{"model":"bench-claude","stream":true,"max_tokens":256,{question}}}', anthropic
+        ),
     }
 
 
 def forwarded(scenario: str) -> Call:
     """The forwarder passes the path through: it calls nginx's plain or streamed answer directly."""
+    if scenario == "messages-stream":
+        return Call("/claude/v1/messages", '{"model":"bench-claude"}', {"content-type": "application/json"})
     prefix = "/stream" if scenario.startswith("stream") else "/plain"
     return Call(prefix + "/v1/chat/completions", '{"model":"bench-model"}', {"content-type": "application/json"})
 
@@ -241,7 +263,7 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", default="1", help="apipod serve --workers")
-    parser.add_argument("--scenario", default="request,stream,stream-translated")
+    parser.add_argument("--scenario", default="request,stream,stream-translated,messages-stream")
     parser.add_argument("--target", default="apipod,forwarder")
     args = parser.parse_args()
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -256,6 +278,7 @@ def main() -> None:
         tmp.chmod(0o755)  # nginx's workers (not root) read the answers from here
         (tmp / "completion.json").write_bytes(COMPLETION)
         (tmp / "stream.txt").write_bytes(b"".join(STREAM))
+        (tmp / "claude.txt").write_bytes(b"".join(ANTHROPIC_STREAM))
         (tmp / "nginx.conf").write_text(NGINX.format(tmp=tmp, port=up))
         (tmp / "catalog.toml").write_text(CATALOG.format(port=up))
         env = {
