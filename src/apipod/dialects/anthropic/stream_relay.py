@@ -112,7 +112,7 @@ class StreamRelay:
                         self._done = True
                         if not self._open:
                             return [*books, event]  # nothing went out: the dispatcher fails over
-                        return [*self._flush(kept), *books, event]
+                        return [*_ordered(books, self._flush(kept)), event]
                     books.append(attrs.evolve(event, relayed=True) if type(event) is MessageStarted else event)
                     if type(event) is Finished:
                         self._done = True
@@ -123,17 +123,21 @@ class StreamRelay:
                 break
         if self._done:
             self._open = True  # an answer without content (or its end): what was held goes out with it
-        started = [e for e in books if type(e) is MessageStarted]
-        rest = [e for e in books if type(e) is not MessageStarted]
         if not self._open:
             self._held += _END.join(kept) + _END if kept else b""
             return books
-        return [*started, *self._flush(kept), *rest]
+        return _ordered(books, self._flush(kept))
 
     def _flush(self, kept: list[bytes]) -> list[StreamEvent]:
         data = self._held + (_END.join(kept) + _END if kept else b"")
         self._held = b""
         return [Relayed(data, data.count(b"data:"))] if data else []
+
+
+def _ordered(books: list[StreamEvent], relayed: list[StreamEvent]) -> list[StreamEvent]:
+    """``MessageStarted`` first (it puts the client's encoder in relay mode), then the bytes, then the rest."""
+    started = [e for e in books if type(e) is MessageStarted]
+    return [*started, *relayed, *(e for e in books if type(e) is not MessageStarted)]
 
 
 def _model_rewrite(segment: bytes, model: bytes) -> tuple[bytes, bytes] | None:

@@ -45,6 +45,15 @@ def books(events: list[StreamEvent]) -> list[StreamEvent]:
     return [e for e in events if isinstance(e, UsageReported | Finished | StreamFailed)]
 
 
+def test_whatever_the_cut_message_started_comes_before_any_bytes() -> None:
+    for name in [*FIXTURES, "stream_error_midstream.sse"]:
+        body = fixture(f"anthropic/{name}").read_bytes().replace(b"\r\n", b"\n")
+        for size in (1, 50, 400, len(body)):
+            events = relay_all([body[i : i + size] for i in range(0, len(body), size)])
+            kinds = [type(e) for e in events]
+            assert kinds.index(MessageStarted) < kinds.index(Relayed), (name, size)
+
+
 @pytest.mark.parametrize("name", FIXTURES)
 def test_a_recorded_stream_passes_whole_and_the_books_match_the_decoder(name: str) -> None:
     body = fixture(f"anthropic/{name}").read_bytes().replace(b"\r\n", b"\n")
@@ -83,6 +92,7 @@ def test_an_error_mid_stream_ends_it_after_what_came_before() -> None:
 
     events = relay_all([body])
 
+    assert isinstance(events[0], MessageStarted)  # first: it puts the client's encoder in relay mode
     assert b"Sure, here is" in relayed_bytes(events)
     assert b"overloaded_error" not in relayed_bytes(events)  # apipod's encoder writes the error event
     assert isinstance(events[-1], StreamFailed)
