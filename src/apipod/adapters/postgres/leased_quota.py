@@ -112,7 +112,7 @@ class PgLeasedQuotaLedger(QuotaLedger):
         units = to_units(max(cost, _NO_COST))
         cost = from_units(units)
         rows = merge_windows(budgets, now, tokens, units)
-        need = _need(rows, tokens, units)
+        need = _counted(Amounts(tokens, 1, units), rows)  # what one request holds
         starts = tuple(r["s"] for r in rows)
         until = now + timedelta(seconds=ttl)
         key = (key_id, budgets)
@@ -121,7 +121,13 @@ class PgLeasedQuotaLedger(QuotaLedger):
             if opening is not None:
                 await asyncio.shield(opening)  # another request is taking a lease on this key: look again after
                 continue
-            held = await self._open(key, rows, need, tokens, units, now, until)
+            opening = asyncio.get_running_loop().create_future()
+            self._opening[key] = opening  # others asking meanwhile wait for this lease
+            try:
+                held = await self._take(key, rows, need, tokens, units, now, until)
+            finally:
+                del self._opening[key]
+                opening.set_result(None)
             break
         held.lease.take(need)
         reservation = Reservation(
@@ -209,25 +215,6 @@ class PgLeasedQuotaLedger(QuotaLedger):
                 return held
         return None
 
-    async def _open(
-        self,
-        key: _LeaseKey,
-        rows: list[dict[str, Any]],
-        need: Amounts,
-        tokens: int,
-        units: int,
-        now: datetime,
-        until: datetime,
-    ) -> _Held:
-        """A new lease with room for ``need`` at least; others asking meanwhile wait for it."""
-        opening: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._opening[key] = opening
-        try:
-            return await self._take(key, rows, need, tokens, units, now, until)
-        finally:
-            del self._opening[key]
-            opening.set_result(None)
-
     async def _take(
         self,
         key: _LeaseKey,
@@ -238,6 +225,8 @@ class PgLeasedQuotaLedger(QuotaLedger):
         now: datetime,
         until: datetime,
     ) -> _Held:
+        """A new lease with room for ``need`` at least: sized on the room last seen, then on the database's own
+        figures, down to the request alone."""
         budgets = key[1]
         room = self._room.get(key)
         trimmed = False
@@ -269,20 +258,12 @@ class PgLeasedQuotaLedger(QuotaLedger):
             id=self._ids.new_id("lse_"),
             key_id=key_id,
             starts=tuple(r["s"] for r in rows),
-            granted=Amounts(
-                amounts.tokens if any(r["ct"] for r in rows) else 0,
-                amounts.requests if any(r["r"] for r in rows) else 0,
-                amounts.cost if any(r["cc"] for r in rows) else 0,
-            ),
+            granted=_counted(amounts, rows),
             closes_at=now + self._lease_time,
             expires_at=until + self._lease_time,
         )
         # A dimension no window counts is never short.
-        lease.room = Amounts(
-            lease.room.tokens if any(r["ct"] for r in rows) else UNLIMITED,
-            lease.room.requests if any(r["r"] for r in rows) else UNLIMITED,
-            lease.room.cost if any(r["cc"] for r in rows) else UNLIMITED,
-        )
+        lease.room = _counted(lease.room, rows, UNLIMITED)
         fits, current = await self._ledger.hold(
             key_id=key_id,
             rows=block,
@@ -355,20 +336,12 @@ class PgLeasedQuotaLedger(QuotaLedger):
             await self._ledger.charge(expired.key_id, expired.rows, tokens=max(0, tokens), cost_units=units)
 
 
-def _need(rows: list[dict[str, Any]], tokens: int, units: int) -> Amounts:
-    """What one request holds, in the dimensions some window counts."""
+def _counted(amounts: Amounts, rows: list[dict[str, Any]], other: int = 0) -> Amounts:
+    """``amounts`` in the dimensions some window counts; ``other`` in the rest."""
     return Amounts(
-        tokens if any(r["ct"] for r in rows) else 0,
-        1 if any(r["r"] for r in rows) else 0,
-        units if any(r["cc"] for r in rows) else 0,
-    )
-
-
-def _counted(amounts: Amounts, rows: list[dict[str, Any]]) -> Amounts:
-    return Amounts(
-        amounts.tokens if any(r["ct"] for r in rows) else 0,
-        amounts.requests if any(r["r"] for r in rows) else 0,
-        amounts.cost if any(r["cc"] for r in rows) else 0,
+        amounts.tokens if any(r["ct"] for r in rows) else other,
+        amounts.requests if any(r["r"] for r in rows) else other,
+        amounts.cost if any(r["cc"] for r in rows) else other,
     )
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import attrs
 import orjson
 
+from apipod.dialects._event_cut import END as _END
+from apipod.dialects._event_cut import EventCut, first_of
 from apipod.dialects.anthropic.stream_decoder import StreamDecoder
 from apipod.domain.stream import Finished, MessageStarted, Relayed, StreamEvent, StreamFailed
 
-_END = b"\n\n"
 _MARKERS = (b'"type":"message_', b'"type": "message_', b'"type":"error"', b'"type": "error"')
 _MODEL = b'"model":'
 _CONTENT = (b'"type":"content_block_', b'"type": "content_block_')
@@ -32,12 +33,12 @@ class StreamRelay:
     """One upstream stream: ``feed`` body chunks, then ``close``; both return canonical events (see the OpenAI
     relay, dialects/openai/stream_relay.py). ``pending``: the bytes of the unfinished event held back."""
 
-    __slots__ = ("_books", "_done", "_held", "_model", "_open", "_rewrite", "_tail")
+    __slots__ = ("_books", "_cut", "_done", "_held", "_model", "_open", "_rewrite")
 
     def __init__(self, *, model: str) -> None:
         self._books = StreamDecoder()
         self._model = orjson.dumps(model)
-        self._tail = b""
+        self._cut = EventCut()
         self._held = b""  # events before the first content event
         self._open = False  # content went out: from now on bytes pass as they come
         self._done = False
@@ -45,30 +46,21 @@ class StreamRelay:
 
     @property
     def pending(self) -> int:
-        return len(self._tail)
+        return self._cut.pending
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         if self._done or not chunk:
             return []
-        data = self._tail + chunk if self._tail else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        end = data.rfind(_END)
-        if end < 0:
-            self._tail = data
-            return []
-        cut = end + 2
-        segment, self._tail = data[:cut], data[cut:]
-        return self._segment(segment)
+        segment = self._cut.feed(chunk)
+        return self._segment(segment) if segment else []
 
     def close(self) -> list[StreamEvent]:
         """End of body: the decoder decides whether the answer was complete."""
         if self._done:
             return []
         events: list[StreamEvent] = []
-        if self._tail.strip():
-            tail, self._tail = self._tail, b""
-            events = self._segment(tail.rstrip(b"\n") + _END)
+        if tail := self._cut.rest():
+            events = self._segment(tail)
         if self._ended():
             return events
         self._done = True
@@ -155,8 +147,8 @@ def _model_rewrite(segment: bytes, model: bytes) -> tuple[bytes, bytes] | None:
 
 
 def _first_marker(segment: bytes) -> int:
-    found = [at for at in (segment.find(m) for m in _MARKERS) if at >= 0]
-    return min(found) if found else -1
+    """Where the first event the books must read is mentioned; -1 when none is."""
+    return first_of(segment, _MARKERS)
 
 
 def _event(block: bytes) -> tuple[str | None, bytes]:

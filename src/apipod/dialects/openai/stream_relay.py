@@ -20,17 +20,19 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects._event_cut import END as _END
+from apipod.dialects._event_cut import EventCut, first_of
 from apipod.dialects.openai.mapping import finish_from_wire, usage_from_wire
 from apipod.dialects.openai.stream_decoder import stream_error
 from apipod.domain.stream import Finished, MessageStarted, Relayed, StreamEvent, StreamFailed, UsageReported
 
 DONE_FRAME = b"data: [DONE]\n\n"
-_END = b"\n\n"
 _DONE = b"[DONE]"
 _ERROR = b'{"error"'
 _USAGE = (b'"usage":{', b'"usage": {')
 _FINISH = (b'"finish_reason":"', b'"finish_reason": "')
 _TOOLS = b'"tool_calls"'
+_MARKERS = (_ERROR, _DONE, *_USAGE)  # the events the books read: an error, the end, the usage
 _MODEL = b'"model":'
 _CUT_OFF = "The upstream stream ended before the answer was finished."
 _MALFORMED = "The upstream sent a malformed stream chunk."
@@ -42,12 +44,12 @@ class StreamRelay:
     ``Finished`` or ``StreamFailed`` where the stream says so. ``pending`` is the size of the unfinished event
     held back (for the caller's bound on an event's size)."""
 
-    __slots__ = ("_done", "_finish", "_include_usage", "_model", "_rewrite", "_started", "_tail", "_tools")
+    __slots__ = ("_cut", "_done", "_finish", "_include_usage", "_model", "_rewrite", "_started", "_tools")
 
     def __init__(self, *, model: str, include_usage: bool) -> None:
         self._model = orjson.dumps(model)
         self._include_usage = include_usage
-        self._tail = b""
+        self._cut = EventCut()
         self._started = False
         self._finish: object = None  # the upstream's finish_reason once seen
         self._tools = False
@@ -56,30 +58,21 @@ class StreamRelay:
 
     @property
     def pending(self) -> int:
-        return len(self._tail)
+        return self._cut.pending
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         if self._done or not chunk:
             return []
-        data = self._tail + chunk if self._tail else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        end = data.rfind(_END)
-        if end < 0:
-            self._tail = data
-            return []
-        cut = end + 2
-        segment, self._tail = data[:cut], data[cut:]
-        return self._segment(segment)
+        segment = self._cut.feed(chunk)
+        return self._segment(segment) if segment else []
 
     def close(self) -> list[StreamEvent]:
         """End of body: an unterminated last event still counts; a stream that never finished was cut off."""
         if self._done:
             return []
         events: list[StreamEvent] = []
-        if self._tail.strip():
-            tail, self._tail = self._tail, b""
-            events = self._segment(tail.rstrip(b"\n") + _END)
+        if tail := self._cut.rest():
+            events = self._segment(tail)
         if self._ended():
             return events
         self._done = True
@@ -217,9 +210,8 @@ def _from_first_data(segment: bytes) -> bytes:
 
 
 def _first_marker(segment: bytes) -> int:
-    """Where the first event the books must read (usage, an error, ``[DONE]``) is mentioned; -1 when none is."""
-    found = [at for at in (segment.find(m) for m in (_ERROR, _DONE, *_USAGE)) if at >= 0]
-    return min(found) if found else -1
+    """Where the first event the books must read is mentioned; -1 when none is."""
+    return first_of(segment, _MARKERS)
 
 
 def _relayed(blocks: list[bytes]) -> list[StreamEvent]:
