@@ -6,7 +6,7 @@ second, with one and with two OS processes, against a fresh database (created he
 
 Each reservation holds against two windows (tokens per day, requests per month), as a typical plan does.
 "spread" runs spread the load over ``--keys`` keys; "hot key" runs put every request on one key, the worst
-case (every reservation serialises on that key's counter rows). "leased" runs use PgLeasedQuotaLedger (what
+case (every reservation serialises on that key's counter rows). "leased" runs use LeasedQuotaLedger (what
 ``apipod serve`` uses on PostgreSQL unless QUOTA_LEASE_SECONDS=0): a write per lease, not per reservation.
 After each run the ledger is checked against what was settled (nothing pending, the counters equal the spend).
 """
@@ -23,7 +23,8 @@ from typing import Any
 
 import asyncpg
 
-from apipod.adapters.postgres import PgDatabase, PgLeasedQuotaLedger, PgQuotaLedger, PgUsageLog, migrate
+from apipod.adapters.leased_quota import LeasedQuotaLedger
+from apipod.adapters.postgres import PgDatabase, PgQuotaLedger, PgUsageLog, migrate
 from apipod.domain.chat import Usage
 from apipod.domain.quota import Budget, Reservation, Window, WindowUnit
 from apipod.domain.usage import UsageRecord
@@ -36,9 +37,9 @@ BUDGETS = (
 
 async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str, leased: bool) -> dict[str, float]:
     db = await PgDatabase.connect(dsn, min_size=min(concurrency, 20), max_size=min(concurrency, 20))
-    ledger: PgQuotaLedger | PgLeasedQuotaLedger = PgQuotaLedger(db)
+    ledger: PgQuotaLedger | LeasedQuotaLedger = PgQuotaLedger(db)
     if leased:
-        ledger = PgLeasedQuotaLedger(ledger)
+        ledger = LeasedQuotaLedger(ledger)
     usage_log = PgUsageLog(db, batch_size=500)
     await usage_log.start()
     gate = asyncio.Semaphore(concurrency)
@@ -70,7 +71,7 @@ async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str, leased
     await asyncio.gather(*(settle(i, r) for i, r in enumerate(reservations)))
     await usage_log.flush()
     t2 = time.perf_counter()
-    if isinstance(ledger, PgLeasedQuotaLedger):
+    if isinstance(ledger, LeasedQuotaLedger):
         await ledger.close()
     await usage_log.close()
     await db.close()

@@ -7,6 +7,7 @@ at once, naming the variable, when the stored secrets were sealed with another k
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -15,6 +16,9 @@ from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, R
 from apipod.application.ports.health import StoreProbe
 from apipod.bootstrap.secret_key import resolve_secret_box
 from apipod.bootstrap.settings import ConfigError
+
+if TYPE_CHECKING:
+    from apipod.adapters.leased_quota import HoldingLedger
 
 
 @attrs.define
@@ -53,8 +57,9 @@ def memory_stores() -> Stores:
     )
 
 
-async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
-    """The embedded default: migrates itself (no set-up)."""
+async def sqlite_stores(url: str, box: SecretBox | None = None, *, quota_lease_seconds: float = 0.0) -> Stores:
+    """The embedded default: migrates itself (no set-up). ``quota_lease_seconds`` > 0 serves reservations
+    from budget leases (adapters/leased_quota.py)."""
     from apipod.adapters.sqlite import (
         SqliteCatalogStore,
         SqliteDatabase,
@@ -77,14 +82,15 @@ async def sqlite_stores(url: str, box: SecretBox | None = None) -> Stores:
     from apipod.adapters.sqlite.health import SqliteStoreProbe
 
     usage_log = SqliteUsageLog(db)
+    closers: list[Callable[[], Awaitable[None]]] = [db.close, usage_log.flush]
     return Stores(
         keys=SqliteKeyRepository(db),
         catalog=catalog,
-        ledger=SqliteQuotaLedger(db),
+        ledger=_leased(SqliteQuotaLedger(db), quota_lease_seconds, closers),
         usage_log=usage_log,
         responses=SqliteResponseStore(db),
         probe=SqliteStoreProbe(db),
-        closers=[db.close, usage_log.flush],
+        closers=closers,
         reseal=catalog.reseal,
     )
 
@@ -93,12 +99,11 @@ async def postgres_stores(
     url: str, *, migrate: bool, box: SecretBox | None = None, quota_lease_seconds: float = 0.0
 ) -> Stores:
     """Production: refuses an unmigrated or newer schema unless asked to migrate. ``quota_lease_seconds`` > 0
-    serves reservations from budget leases (adapters/postgres/leased_quota.py)."""
+    serves reservations from budget leases (adapters/leased_quota.py)."""
     from apipod.adapters.postgres import (
         PgCatalogStore,
         PgDatabase,
         PgKeyRepository,
-        PgLeasedQuotaLedger,
         PgQuotaLedger,
         PgResponseStore,
         PgUsageLog,
@@ -124,15 +129,10 @@ async def postgres_stores(
     usage_log = PgUsageLog(db)
     await usage_log.start()
     closers: list[Callable[[], Awaitable[None]]] = [db.close, usage_log.close]
-    ledger: QuotaLedger = PgQuotaLedger(db)
-    if quota_lease_seconds > 0:
-        leased = PgLeasedQuotaLedger(PgQuotaLedger(db), lease_seconds=quota_lease_seconds)
-        closers.append(leased.close)  # closers run last first: the leases are written before the pool closes
-        ledger = leased
     return Stores(
         keys=PgKeyRepository(db),
         catalog=catalog,
-        ledger=ledger,
+        ledger=_leased(PgQuotaLedger(db), quota_lease_seconds, closers),
         usage_log=usage_log,
         responses=PgResponseStore(db),
         probe=PgStoreProbe(db),
@@ -141,15 +141,29 @@ async def postgres_stores(
     )
 
 
+def _leased(ledger: HoldingLedger, lease_seconds: float, closers: list[Callable[[], Awaitable[None]]]) -> QuotaLedger:
+    """``ledger`` with budget leases when ``lease_seconds`` > 0 (its ``close`` joins ``closers``: they run last
+    first, so the leases are written before the database closes)."""
+    if lease_seconds <= 0:
+        return ledger
+    from apipod.adapters.leased_quota import LeasedQuotaLedger
+
+    leased = LeasedQuotaLedger(ledger, lease_seconds=lease_seconds)
+    closers.append(leased.close)
+    return leased
+
+
 async def open_stores(
     database_url: str, *, migrate: bool = False, secret_key: str | None = None, quota_lease_seconds: float = 0.0
 ) -> Stores:
     """``secret_key`` is APIPOD_SECRET_KEY (``Settings.secret_key``); unset, the key file is used.
-    ``quota_lease_seconds``: ``Settings.quota_lease_seconds`` (PostgreSQL only)."""
+    ``quota_lease_seconds``: ``Settings.quota_lease_seconds`` (SQLite and PostgreSQL)."""
     if database_url.startswith("memory:"):
         return memory_stores()
     if database_url.startswith("sqlite:"):
-        return await sqlite_stores(database_url, resolve_secret_box(database_url, secret_key))
+        return await sqlite_stores(
+            database_url, resolve_secret_box(database_url, secret_key), quota_lease_seconds=quota_lease_seconds
+        )
     if database_url.startswith(("postgres://", "postgresql://")):
         return await postgres_stores(
             database_url,

@@ -7,7 +7,7 @@ released at the same moment.
 Modes:
     race N: N concurrent reserves (the test's budget), each admitted one settled with a deterministic
         token count and recorded as a usage row; prints one JSON line with what happened.
-    race-leased N: the same through PgLeasedQuotaLedger (budget leases), closed at the end.
+    race-leased N: the same through LeasedQuotaLedger (budget leases), closed at the end.
     hold N: N reserves with a short TTL, prints ``held``, then waits to be killed.
 """
 
@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from apipod.adapters.postgres import PgDatabase, PgLeasedQuotaLedger, PgQuotaLedger, PgUsageLog
+from apipod.adapters.leased_quota import LeasedQuotaLedger
+from apipod.adapters.postgres import PgDatabase, PgQuotaLedger, PgUsageLog
 from apipod.domain.chat import Usage
 from apipod.domain.errors import QuotaExceededError
 from apipod.domain.quota import Budget, Window, WindowUnit
@@ -43,9 +44,9 @@ def spent_for(worker: str, index: int) -> int:
 
 
 async def race(db: PgDatabase, key_id: str, n: int, worker: str, *, leased: bool = False) -> dict[str, int]:
-    ledger: PgQuotaLedger | PgLeasedQuotaLedger = PgQuotaLedger(db)
+    ledger: PgQuotaLedger | LeasedQuotaLedger = PgQuotaLedger(db)
     if leased:
-        ledger = PgLeasedQuotaLedger(PgQuotaLedger(db))
+        ledger = LeasedQuotaLedger(PgQuotaLedger(db))
     usage_log = PgUsageLog(db, batch_size=50)
     await usage_log.start()
     now = AT
@@ -72,7 +73,7 @@ async def race(db: PgDatabase, key_id: str, n: int, worker: str, *, leased: bool
         return spent
 
     outcomes = await asyncio.gather(*(one(i) for i in range(n)))
-    if isinstance(ledger, PgLeasedQuotaLedger):
+    if isinstance(ledger, LeasedQuotaLedger):
         await ledger.close()
     await usage_log.close()
     admitted = [o for o in outcomes if o is not None]

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from apipod.adapters.leased_quota import LeasedQuotaLedger
 from apipod.adapters.postgres import (
     PgCatalogStore,
     PgDatabase,
     PgKeyRepository,
-    PgLeasedQuotaLedger,
     PgQuotaLedger,
     PgResponseStore,
     PgUsageLog,
@@ -41,12 +41,12 @@ class TestPgQuotaLedger(QuotaLedgerContract):
         return PgQuotaLedger(pg)
 
 
-class TestPgLeasedQuotaLedger(QuotaLedgerContract):
+class TestLeasedQuotaLedger(QuotaLedgerContract):
     """Leases change how often the database is written, not what a caller sees."""
 
     @pytest.fixture
     async def ledger(self, pg: PgDatabase) -> AsyncIterator[QuotaLedger]:
-        ledger = PgLeasedQuotaLedger(PgQuotaLedger(pg))
+        ledger = LeasedQuotaLedger(PgQuotaLedger(pg))
         yield ledger
         await ledger.close()
 

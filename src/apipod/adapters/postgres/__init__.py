@@ -5,7 +5,6 @@ from apipod.adapters.postgres.catalog import PgCatalogStore
 from apipod.adapters.postgres.database import PgDatabase
 from apipod.adapters.postgres.key_events import CHANNEL, KeyChangeListener
 from apipod.adapters.postgres.keys import PgKeyRepository
-from apipod.adapters.postgres.leased_quota import PgLeasedQuotaLedger
 from apipod.adapters.postgres.migrations import check_schema, latest_version, migrate
 from apipod.adapters.postgres.quota import PgQuotaLedger
 from apipod.adapters.postgres.responses import PgResponseStore
@@ -19,7 +18,6 @@ __all__ = [
     "PgCatalogStore",
     "PgDatabase",
     "PgKeyRepository",
-    "PgLeasedQuotaLedger",
     "PgQuotaLedger",
     "PgResponseStore",
     "PgUsageLog",

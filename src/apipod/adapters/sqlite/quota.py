@@ -37,6 +37,10 @@ _ADJUST = (
     "UPDATE quota_windows SET tokens = MAX(tokens + ?, 0), requests = MAX(requests + ?, 0), cost = MAX(cost + ?, 0)"
     " WHERE key_id = ? AND window_name = ? AND window_start = ?"
 )
+_INSERT_RESERVATION = (
+    "INSERT INTO quota_reservations (id, key_id, tokens, cost, holds, reserved_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 # A stored hold: [window name, window start (text), tokens, requests, counts tokens, cost units, counts cost]
 # (holds written before cost accounting have the first five only).
@@ -99,8 +103,7 @@ class SqliteQuotaLedger(QuotaLedger):
                     ],
                 )
                 conn.execute(
-                    "INSERT INTO quota_reservations (id, key_id, tokens, cost, holds, reserved_at, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    _INSERT_RESERVATION,
                     (
                         reservation.id,
                         key_id,
@@ -117,6 +120,121 @@ class SqliteQuotaLedger(QuotaLedger):
         if refused is not None:
             raise refused
         return reservation
+
+    async def hold(
+        self,
+        *,
+        key_id: str,
+        rows: list[dict[str, Any]],
+        hold_id: str,
+        tokens: int,
+        cost_units: int,
+        now: datetime,
+        expires_at: datetime,
+    ) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+        """Hold ``rows`` (from ``merge_windows``: one per window, many requests' worth for a lease) as one
+        reservation ``hold_id``, or nothing; returns whether it fitted and the counters it was checked against
+        (adapters/leased_quota.py)."""
+        stored: list[_Hold] = [[r["w"], to_text(r["s"]), r["t"], r["r"], r["ct"], r["c"], r["cc"]] for r in rows]
+        added = [(key_id, h[0], h[1], to_text(r["e"]), h[2], h[3], h[5]) for r, h in zip(rows, stored, strict=True)]
+        record = (hold_id, key_id, tokens, cost_units, orjson.dumps(stored).decode(), to_text(now), to_text(expires_at))
+
+        def work(conn: sqlite3.Connection) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+            with immediate(conn):
+                current: dict[str, tuple[int, int, int]] = {}
+                fits = True
+                for r, h in zip(rows, stored, strict=True):
+                    found = conn.execute(_SELECT_USE, (key_id, h[0], h[1])).fetchone()
+                    used = (0, 0, 0) if found is None else (found[0], found[1], found[2])
+                    current[h[0]] = used
+                    fits = fits and all(
+                        limit is None or use + held <= limit
+                        for use, held, limit in zip(used, (h[2], h[3], h[5]), (r["tl"], r["rl"], r["cl"]), strict=True)
+                    )
+                if fits:
+                    conn.executemany(_ADD, added)
+                    conn.execute(_INSERT_RESERVATION, record)
+            return fits, current
+
+        return await self._db.run(work)
+
+    async def close_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int, now: datetime) -> None:
+        """Settle a hold of many requests: ``requests`` of them were used, for ``tokens`` and ``cost_units`` in
+        all; the rest goes back. Idempotent like ``settle``."""
+        tokens, requests, cost_units = max(0, tokens), max(0, requests), max(0, cost_units)
+
+        def work(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                pending = _pending(conn, hold_id)
+                if pending is None:
+                    return
+                key_id, holds = pending
+                conn.executemany(
+                    _ADJUST,
+                    [
+                        (
+                            (tokens if h[4] else 0) - h[2],
+                            min(h[3], requests) - h[3],
+                            (cost_units if _counts_cost(h) else 0) - _cost(h),
+                            key_id,
+                            h[0],
+                            h[1],
+                        )
+                        for h in holds
+                    ],
+                )
+                conn.execute("DELETE FROM quota_reservations WHERE id = ?", (hold_id,))
+
+        await self._db.run(work)
+
+    async def trim_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int) -> bool:
+        """Give part of a pending hold back (its holds and the window counters shrink alike); False when it is
+        no longer pending."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            with immediate(conn):
+                pending = _pending(conn, hold_id)
+                if pending is None:
+                    return False
+                key_id, holds = pending
+                given = [
+                    (tokens if h[4] else 0, min(h[3], requests), cost_units if _counts_cost(h) else 0) for h in holds
+                ]
+                kept = [
+                    [h[0], h[1], h[2] - dt, h[3] - dr, h[4], _cost(h) - dc, _counts_cost(h)]
+                    for h, (dt, dr, dc) in zip(holds, given, strict=True)
+                ]
+                conn.executemany(
+                    _ADJUST, [(-dt, -dr, -dc, key_id, h[0], h[1]) for h, (dt, dr, dc) in zip(holds, given, strict=True)]
+                )
+                conn.execute(
+                    "UPDATE quota_reservations SET holds = ?, tokens = tokens - ?, cost = cost - ? WHERE id = ?",
+                    (orjson.dumps(kept).decode(), tokens, cost_units, hold_id),
+                )
+            return True
+
+        return await self._db.run(work)
+
+    async def charge(self, key_id: str, rows: list[dict[str, Any]], *, tokens: int, cost_units: int) -> None:
+        """Count a spend whose hold is already gone (its request, real tokens and cost)."""
+        added = [
+            (
+                key_id,
+                r["w"],
+                to_text(r["s"]),
+                to_text(r["e"]),
+                max(0, tokens) if r["ct"] else 0,
+                r["r"],
+                max(0, cost_units) if r["cc"] else 0,
+            )
+            for r in rows
+        ]
+
+        def work(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                conn.executemany(_ADD, added)
+
+        await self._db.run(work)
 
     async def settle(self, reservation: Reservation, *, tokens: int, now: datetime, cost: Decimal = _NO_COST) -> None:
         units = to_units(max(cost, _NO_COST))

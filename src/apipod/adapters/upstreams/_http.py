@@ -64,6 +64,7 @@ CONNECT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.Connect
 """Failures that happen before the request reached the upstream: the only ones worth retrying."""
 
 _ERROR_BODY_LIMIT = 64 * 1024  # an error answer longer than this is cut; its start says what went wrong
+_URL_CACHE_SIZE = 1024  # distinct upstream URLs kept parsed per adapter (Gemini's name the model)
 _DRAIN_TIMEOUT = 1.0  # after the last event, how long to wait for the body's end so the connection is reused
 
 
@@ -109,20 +110,53 @@ class _SSEChunks:
         return [event for name, data in self._sse.close() for event in decode(name, data)] + self._decoder.close()
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that never keeps what an upstream sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _UpstreamClient(httpx.AsyncClient):
+    """httpx's client without a cookie jar. One client serves every account and every tenant, so a cookie
+    one upstream account was given must never ride along on another's requests (httpx and aiohttp both keep
+    cookies by default). Skipping the jar also spares each response a urllib request object."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def make_http_client(*, transport: str = "aiohttp", max_connections: int = 1000) -> httpx.AsyncClient:
     """The one client every upstream adapter shares (connection pooling across requests).
 
     ``transport="aiohttp"`` keeps httpx as the API but moves the I/O to aiohttp, which costs about a third
     of the CPU per request; ``"httpx"`` uses httpx's own transport (HTTP/1.1, no extra dependency at work).
+    Neither keeps cookies (``_UpstreamClient``).
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     timeout = http_timeout(Timeouts())
     if transport == "aiohttp":
+        import aiohttp
         from httpx_aiohttp import AiohttpTransport
 
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout)
+        def session() -> aiohttp.ClientSession:
+            # AiohttpTransport's own session, less aiohttp's cookie jar (made on first use, inside the loop)
+            connector = aiohttp.TCPConnector(
+                limit=max_connections, keepalive_timeout=limits.keepalive_expiry, ssl=httpx.create_ssl_context()
+            )
+            return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+        return _UpstreamClient(transport=AiohttpTransport(limits=limits, client=session), timeout=timeout)
     if transport == "httpx":
-        return httpx.AsyncClient(limits=limits, timeout=timeout)
+        return _UpstreamClient(limits=limits, timeout=timeout)
     raise ValueError(f"unknown HTTP transport {transport!r}: expected 'aiohttp' or 'httpx'")
 
 
@@ -168,7 +202,7 @@ class UpstreamHttp:
         retry: connection retries; ``RetryPolicy.disabled()`` in tests that count attempts.
     """
 
-    __slots__ = ("_client", "_decode_error", "_retry")
+    __slots__ = ("_client", "_decode_error", "_retry", "_urls")
 
     def __init__(
         self, client: httpx.AsyncClient, *, decode_error: ErrorDecoder, retry: RetryPolicy = DEFAULT_RETRY
@@ -176,6 +210,8 @@ class UpstreamHttp:
         self._client = client
         self._decode_error = decode_error
         self._retry = retry
+        # Parsed URLs: an adapter calls a handful of them (base URL x endpoint) over and over.
+        self._urls: dict[str, httpx.URL] = {}
 
     async def request_json(
         self, upstream: Upstream, method: str, url: str, *, headers: Mapping[str, str], body: Any = None
@@ -319,9 +355,14 @@ class UpstreamHttp:
         if body is not None:
             headers = {"content-type": "application/json", **headers}
         try:
+            target = self._urls.get(url)
+            if target is None:
+                if len(self._urls) >= _URL_CACHE_SIZE:
+                    self._urls.clear()
+                target = self._urls[url] = httpx.URL(url)
             request = self._client.build_request(
                 method,
-                url,
+                target,
                 headers=headers,
                 content=None if body is None else orjson.dumps(body),
                 timeout=http_timeout(upstream.timeouts),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from apipod.adapters.leased_quota import HoldingLedger, LeasedQuotaLedger
 from apipod.adapters.sqlite import (
     SqliteCatalogStore,
     SqliteDatabase,
@@ -19,6 +20,7 @@ from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, R
 from tests.contracts.catalog import CatalogStoreContract
 from tests.contracts.keys import KeyRepositoryContract
 from tests.contracts.quota import QuotaLedgerContract
+from tests.contracts.quota_leases import PendingHolds, QuotaLeaseContract
 from tests.contracts.responses import ResponseStoreContract
 from tests.contracts.usage import UsageLogContract
 
@@ -61,3 +63,26 @@ class TestSqliteResponseStore(ResponseStoreContract):
     @pytest.fixture
     async def store(self, db: SqliteDatabase) -> ResponseStore:
         return SqliteResponseStore(db)
+
+
+class TestSqliteLeasedQuotaLedger(QuotaLedgerContract):
+    """Leases change how often the database is written, not what a caller sees."""
+
+    @pytest.fixture
+    async def ledger(self, db: SqliteDatabase) -> AsyncIterator[QuotaLedger]:
+        ledger = LeasedQuotaLedger(SqliteQuotaLedger(db))
+        yield ledger
+        await ledger.close()
+
+
+class TestSqliteQuotaLeases(QuotaLeaseContract):
+    @pytest.fixture
+    def exact(self, db: SqliteDatabase) -> HoldingLedger:
+        return SqliteQuotaLedger(db)
+
+    @pytest.fixture
+    def pending_holds(self, db: SqliteDatabase) -> PendingHolds:
+        async def count() -> int:
+            return int(await db.run(lambda conn: conn.execute("SELECT count(*) FROM quota_reservations").fetchone()[0]))
+
+        return count

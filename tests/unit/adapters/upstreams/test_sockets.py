@@ -4,8 +4,10 @@ incremental delivery, refused connections, timeouts, dropped connections, cancel
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from apipod.adapters.retry import RetryPolicy
@@ -152,3 +154,41 @@ def test_the_fake_serves_sync_clients_too() -> None:
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "Echo: sync"
     assert fake.last.body["messages"][0]["content"] == "sync"
+
+
+async def test_an_upstream_cookie_is_never_sent_back(client: httpx.AsyncClient) -> None:
+    """One client serves every account: what one account's answer sets must not ride on the next request."""
+    seen: list[str | None] = []
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        seen.append(dict(scope["headers"]).get(b"cookie", b"").decode() or None)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"set-cookie", b"session=account-a; Path=/; HttpOnly"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": orjson.dumps(completion)})
+
+    with serve(app) as url:
+        upstream = OpenAIUpstream(client, retry=FAST)
+        for _ in range(2):
+            assert (await upstream.complete(make_call(UpstreamKind.OPENAI, url + "/v1"), user_request())).text() == "hi"
+    assert seen == [None, None]
+    assert not client.cookies

@@ -1,7 +1,9 @@
-"""PgLeasedQuotaLedger: the PostgreSQL ledger with budget leases (domain/quota_lease.py), for hot keys.
+"""LeasedQuotaLedger: budget leases (domain/quota_lease.py) over a SQL ledger, PostgreSQL or SQLite.
 
-Every reservation on a key otherwise writes that key's window rows, so all requests on one key queue behind
-each other's commits (about 750 reservations/s with one process, fewer with two). Here a process debits a
+Every reservation on a key otherwise writes that key's window rows twice (reserve, settle), so all requests on
+one key queue behind each other's commits: on PostgreSQL about 750 reservations/s with one process and fewer
+with two; on SQLite two write transactions per request, a large share of a governed request's cost. Here a
+process debits a
 block of the budget in one statement and hands reservations out of it in memory; the block's real spend is
 written, and the rest given back, in one more statement when its last reservation ends.
 
@@ -24,11 +26,11 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
-from apipod.adapters.postgres.quota import PgQuotaLedger, exceeded, merge_windows, uses_of
+from apipod.adapters.quota_windows import exceeded, merge_windows, uses_of
 from apipod.adapters.system import RandomIdGenerator
 from apipod.application.ports import IdGenerator, QuotaLedger
 from apipod.domain.errors import StorageError
@@ -67,7 +69,39 @@ class _Expired:
     expires_at: datetime
 
 
-class PgLeasedQuotaLedger(QuotaLedger):
+class HoldingLedger(QuotaLedger, Protocol):
+    """An exact ledger that can also hold a block for many requests (a lease) as one reservation."""
+
+    async def hold(
+        self,
+        *,
+        key_id: str,
+        rows: list[dict[str, Any]],
+        hold_id: str,
+        tokens: int,
+        cost_units: int,
+        now: datetime,
+        expires_at: datetime,
+    ) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+        """Hold ``rows`` (from ``merge_windows``) as one reservation ``hold_id``, or nothing. Returns whether it
+        fitted and each window's counters (tokens, requests, cost units) as they were before."""
+        ...
+
+    async def close_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int, now: datetime) -> None:
+        """Settle a hold of many requests: ``requests`` of them were used, for ``tokens`` and ``cost_units`` in
+        all; the rest goes back. Idempotent like ``settle``."""
+        ...
+
+    async def trim_hold(self, hold_id: str, *, tokens: int, requests: int, cost_units: int) -> bool:
+        """Give part of a pending hold back; False when it is no longer pending."""
+        ...
+
+    async def charge(self, key_id: str, rows: list[dict[str, Any]], *, tokens: int, cost_units: int) -> None:
+        """Count a spend whose hold is already gone (its request and real tokens and cost)."""
+        ...
+
+
+class LeasedQuotaLedger(QuotaLedger):
     """Args:
     ledger: the exact ledger underneath (settles, sweeps and reads go through it).
     lease_seconds: how long a lease takes new reservations.
@@ -77,7 +111,7 @@ class PgLeasedQuotaLedger(QuotaLedger):
 
     def __init__(
         self,
-        ledger: PgQuotaLedger,
+        ledger: HoldingLedger,
         *,
         lease_seconds: float = 1.0,
         multiple: int = 64,

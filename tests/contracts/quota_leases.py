@@ -1,0 +1,170 @@
+"""Budget leases over every ledger that can hold them (adapters/leased_quota.py): a hot key costs a write per
+lease, not per request, and the database's counters stay exact. Subclass and provide ``exact`` (an empty
+HoldingLedger on a fresh database) and ``pending_holds`` (how many holds the database has pending).
+
+The QuotaLedgerContract runs against LeasedQuotaLedger too: leases change how often the database is written,
+not what a caller sees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from apipod.adapters.leased_quota import HoldingLedger, LeasedQuotaLedger
+from apipod.domain.errors import QuotaExceededError
+from apipod.domain.quota import Budget, Reservation
+from tests.contracts.builders import DAY, MONTH, NOW
+
+BUDGETS = (Budget(window=DAY, tokens=10_000_000), Budget(window=MONTH, requests=100_000))
+
+PendingHolds = Callable[[], Awaitable[int]]
+
+
+class QuotaLeaseContract:
+    @pytest.fixture
+    def exact(self) -> HoldingLedger:
+        raise NotImplementedError("subclasses provide an empty HoldingLedger")
+
+    @pytest.fixture
+    def pending_holds(self) -> PendingHolds:
+        raise NotImplementedError("subclasses count the database's pending holds")
+
+    async def test_a_burst_on_one_key_writes_a_few_leases_and_settles_exactly(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        ledger = LeasedQuotaLedger(exact, multiple=64)
+        gate = asyncio.Event()
+        held: list[Reservation] = []
+
+        async def one(i: int) -> None:
+            reservation = await ledger.reserve(key_id="hot", budgets=BUDGETS, tokens=1000, now=NOW, ttl=60)
+            held.append(reservation)
+            await gate.wait()  # all 200 in flight at once, as under load
+            await ledger.settle(reservation, tokens=i, now=NOW)
+
+        burst = [asyncio.create_task(one(i)) for i in range(200)]
+        async with asyncio.timeout(10):
+            while len(held) < 200:
+                await asyncio.sleep(0.01)
+        in_flight = await pending_holds()
+        gate.set()
+        await asyncio.gather(*burst)
+
+        assert 1 <= in_flight <= 8  # 200 reservations from a handful of leases, not 200 holds
+        assert await pending_holds() == 0  # every lease closed once its requests ended
+        day, month = await exact.usage(key_id="hot", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (sum(range(200)), 200)  # the database holds only the real spend
+
+    async def test_one_process_admits_exactly_the_budget_giving_its_unused_room_back(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        budgets = (Budget(window=DAY, tokens=10_000, requests=100),)
+        ledger = LeasedQuotaLedger(exact, multiple=64, share=1.0)
+        small = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
+        # the lease took far more than 1000 tokens; a 9000-token request fits only if that room goes back
+        (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert use.tokens > 1000
+
+        big = await ledger.reserve(key_id="k", budgets=budgets, tokens=9000, now=NOW, ttl=60)
+
+        with pytest.raises(QuotaExceededError) as full:
+            await ledger.reserve(key_id="k", budgets=budgets, tokens=1, now=NOW, ttl=60)
+        assert full.value.window == "day"
+        await ledger.settle(small, tokens=700, now=NOW)
+        await ledger.settle(big, tokens=8000, now=NOW)
+        (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert (use.tokens, use.requests) == (8700, 2)
+        assert await pending_holds() == 0
+
+    async def test_a_lease_stops_taking_reservations_after_its_time(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        ledger = LeasedQuotaLedger(exact, lease_seconds=1.0)
+        first = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW, ttl=60)
+        same = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW + timedelta(seconds=0.5), ttl=60)
+        later = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW + timedelta(seconds=1), ttl=60)
+
+        assert await pending_holds() == 2
+        for reservation in (first, same, later):
+            await ledger.settle(reservation, tokens=5, now=NOW + timedelta(seconds=2))
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (15, 3)
+
+    async def test_an_expired_reservation_goes_back_and_a_late_settle_still_counts(self, exact: HoldingLedger) -> None:
+        ledger = LeasedQuotaLedger(exact)
+        stuck = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=500, now=NOW, ttl=10)
+
+        assert await ledger.sweep(NOW + timedelta(seconds=11)) == 1
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (0, 0)
+
+        await ledger.settle(stuck, tokens=321, now=NOW + timedelta(seconds=20))
+        await ledger.settle(stuck, tokens=321, now=NOW + timedelta(seconds=20))  # idempotent
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (321, 1)
+
+    async def test_a_lease_the_process_lost_is_given_back_by_the_database_sweep(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        """A process that dies with a lease open: its hold lapses like any reservation's."""
+        crashed = LeasedQuotaLedger(exact, lease_seconds=1.0)
+        await crashed.reserve(key_id="k", budgets=BUDGETS, tokens=500, now=NOW, ttl=10)
+
+        assert await exact.sweep(NOW + timedelta(seconds=12)) == 1
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (0, 0)
+        assert await pending_holds() == 0
+
+    async def test_money_is_leased_and_settled_exactly(self, exact: HoldingLedger) -> None:
+        budgets = (Budget(window=DAY, cost=Decimal("1.00")),)
+        ledger = LeasedQuotaLedger(exact)
+
+        async def one() -> Reservation | None:
+            try:
+                return await ledger.reserve(
+                    key_id="k", budgets=budgets, tokens=1, now=NOW, ttl=60, cost=Decimal("0.03")
+                )
+            except QuotaExceededError:
+                return None
+
+        admitted = [r for r in await asyncio.gather(*(one() for _ in range(50))) if r is not None]
+        assert len(admitted) == 33  # 33 x 0.03 = 0.99
+        for reservation in admitted:
+            await ledger.settle(reservation, tokens=1, now=NOW, cost=Decimal("0.0123456789"))
+        (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert use.cost == Decimal("0.0123456789") * 33
+
+    async def test_close_gives_every_lease_back(self, exact: HoldingLedger, pending_holds: PendingHolds) -> None:
+        ledger = LeasedQuotaLedger(exact)
+        await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=100, now=NOW, ttl=60)
+
+        await ledger.close()
+
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (0, 0)
+        assert await pending_holds() == 0
+
+    async def test_two_ledgers_on_one_database_never_overspend(self, exact: HoldingLedger) -> None:
+        """Two processes' ledgers (one database): leases are debited before they are spent."""
+        budgets = (Budget(window=DAY, requests=50), Budget(window=MONTH, tokens=10**9))
+        ledgers = [LeasedQuotaLedger(exact), LeasedQuotaLedger(exact)]
+
+        async def one(ledger: LeasedQuotaLedger, i: int) -> int:
+            try:
+                reservation = await ledger.reserve(key_id="k", budgets=budgets, tokens=600, now=NOW, ttl=60)
+            except QuotaExceededError:
+                return 0
+            await asyncio.sleep(0)
+            await ledger.settle(reservation, tokens=i, now=NOW)
+            return 1
+
+        admitted = sum(await asyncio.gather(*(one(ledgers[i % 2], i + 1) for i in range(120))))
+        for ledger in ledgers:
+            await ledger.close()
+        day, _ = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert 45 <= admitted <= 50
+        assert day.requests == admitted
