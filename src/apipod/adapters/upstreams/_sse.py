@@ -81,8 +81,18 @@ class SSEDecoder:
                 raise SSEEventTooLarge(self._limit)
             self._tail.append(chunk[end + 1 :])
         events: list[SSEEvent] = []
+        line_of = self._line
         for line in complete.split(_LF):
-            self._line(line, events)
+            # PERF: the two lines of almost every event (``data: ...`` and the blank one) handled inline
+            if not line:
+                self._dispatch(events)
+            elif line.startswith(b"data: "):
+                self._data_size += len(line) - 6
+                if self._data_size > self._limit:
+                    raise SSEEventTooLarge(self._limit)
+                self._data.append(line[6:])
+            else:
+                line_of(line, events)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -95,14 +105,18 @@ class SSEDecoder:
         self._line(b"", events)
         return events
 
+    def _dispatch(self, events: list[SSEEvent]) -> None:
+        """A blank line: the event gathered so far, if any, is complete."""
+        if self._data:
+            data = self._data[0] if len(self._data) == 1 else _LF.join(self._data)
+            events.append((self._event, data))
+            self._data = []
+            self._data_size = 0
+        self._event = None
+
     def _line(self, line: bytes, events: list[SSEEvent]) -> None:
         if not line:
-            if self._data:
-                data = self._data[0] if len(self._data) == 1 else _LF.join(self._data)
-                events.append((self._event, data))
-                self._data = []
-                self._data_size = 0
-            self._event = None
+            self._dispatch(events)
             return
         if line.startswith(b"data:"):
             value = line[6:] if line.startswith(b"data: ") else line[5:]

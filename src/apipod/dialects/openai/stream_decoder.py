@@ -78,10 +78,17 @@ class StreamDecoder:
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         choices = chunk.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices else None
+        choice = choices[0] if type(choices) is list and choices else None
         usage = chunk.get("usage")
-        if not isinstance(usage, Mapping):
+        if type(usage) is not dict:
             usage = None
+        if self._started and usage is None and type(choice) is dict and choice.get("finish_reason") is None:
+            # PERF: most chunks of an answer carry text and nothing else (``role`` at most): one lookup each
+            delta = choice.get("delta")
+            if type(delta) is dict and (len(delta) == 1 or (len(delta) == 2 and "role" in delta)):
+                content = delta.get("content")
+                if type(content) is str:
+                    return [TextDelta(content)] if content else []
         events: list[StreamEvent] = []
         if not self._started:
             if choice is None and usage is None:
@@ -93,9 +100,9 @@ class StreamDecoder:
                     id=chunk_id if isinstance(chunk_id, str) else "", model=model if isinstance(model, str) else ""
                 )
             )
-        if isinstance(choice, Mapping):
+        if type(choice) is dict:
             delta = choice.get("delta")
-            if isinstance(delta, Mapping):
+            if type(delta) is dict:
                 self._delta(delta, events)
             reason = choice.get("finish_reason")
             if reason is not None:
@@ -120,7 +127,7 @@ class StreamDecoder:
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for position, fragment in enumerate(calls):
-                if isinstance(fragment, Mapping):
+                if type(fragment) is dict:
                     self._tool_fragment(fragment, position, events)
 
     def _tool_fragment(self, fragment: Mapping[str, Any], position: int, events: list[StreamEvent]) -> None:
@@ -130,7 +137,7 @@ class StreamDecoder:
         call_id = fragment.get("id")
         call_id = call_id if isinstance(call_id, str) and call_id else None
         function = fragment.get("function")
-        function = function if isinstance(function, Mapping) else {}
+        function = function if type(function) is dict else {}
         open_call = self._calls.get(index)
         if open_call is None or (call_id is not None and call_id != open_call[1]):
             key = self._count
