@@ -1,11 +1,20 @@
-"""Measures apipod's own overhead: added latency and CPU per request, against a direct call to the upstream.
+"""The benchmark entry point: apipod's own cost per request (CPU, latency, throughput) against a baseline that
+does the same HTTP work without apipod, on the same machine in the same run.
 
-It starts a minimal upstream (scripts/bench_upstream.py: OpenAI chat completions, the Responses API and Gemini)
-and `apipod serve` (SQLite, a plan with token and request budgets, so auth, routing, quota and usage are all on)
-as separate processes, drives them with aiohttp, and reads the apipod process's CPU time from /proc.
+``--load`` picks the stack (default ``auto``: ``wrk`` when both wrk and nginx are installed, else ``builtin``;
+options or scenario names that only one stack has pick that one):
 
-Each scenario is a client dialect in front of an upstream dialect, non-streamed ("request") and streamed (100
-chunks from the upstream, "stream"); the direct baseline is the call apipod itself makes to the upstream:
+- ``wrk``: bench_wrk.py's stack. nginx serves pre-encoded answers (near-zero cost), wrk drives apipod and the
+  bare forwarder (scripts/bench_forwarder.py) in turn; scenarios ``request``, ``stream`` (same dialect),
+  ``stream-translated`` and ``messages-stream`` at 1, 16 and 64 connections. After bench_wrk's rows it prints a
+  ratio table: apipod's CPU ms/request and req/s over the forwarder's, per scenario and connection count.
+- ``builtin``: needs neither. A minimal Python upstream (scripts/bench_upstream.py: OpenAI chat completions, the
+  Responses API and Gemini) and `apipod serve` (SQLite, a plan with token and request budgets, so auth, routing,
+  quota and usage are all on) as separate processes, driven with aiohttp; the baseline is a direct call to the
+  upstream, and apipod's CPU time is read from /proc.
+
+Each builtin scenario is a client dialect in front of an upstream dialect, non-streamed ("request") and streamed
+(100 chunks from the upstream, "stream"); the direct baseline is the call apipod itself makes to the upstream:
 
 - chat: OpenAI chat completions client, OpenAI chat upstream (same dialect; the default)
 - responses: Responses API client, Responses upstream (an openai provider with responses_api = true)
@@ -14,8 +23,12 @@ chunks from the upstream, "stream"); the direct baseline is the call apipod itse
 - gemini-translated: Gemini client, OpenAI chat upstream
 - messages-translated: Anthropic Messages client, OpenAI chat upstream
 
-Run: .venv/bin/python scripts/bench_gateway.py [--requests 2000] [--concurrency 1,16] [--scenario chat,responses]
-docs/benchmarks.md has the figures.
+Run: .venv/bin/python scripts/bench_gateway.py [--load auto|wrk|builtin] [--workers 1]
+  wrk:     [--connections 1,16,64] [--seconds 15] [--scenario request,stream,stream-translated,messages-stream]
+           [--target apipod,forwarder]
+  builtin: [--requests 2000] [--concurrency 1,16] [--scenario chat,responses] [--mode request,stream]
+           [--transport aiohttp|httpx] [--gemini-usage-last]
+(--connections and --concurrency are one option.) docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -23,13 +36,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,39 +48,13 @@ import aiohttp
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-admin-secret-0123456789"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT / "scripts"))
 
+# the script directory is not a package
+import bench_wrk  # noqa: E402
+from bench_common import apipod, cpu_seconds, create_key, free_port, running, wait_ready  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """The CPU time of ``pid`` and of its live children (the workers of ``apipod serve --workers N``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else ():
-        with contextlib.suppress(FileNotFoundError):  # gone meanwhile
-            total += cpu_seconds(int(child))
-    return total
-
-
-async def wait_ready(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(url) as answer:
-                    if answer.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
+UPSTREAM = ROOT / "scripts" / "bench_upstream.py"
 
 CATALOG = """
 [[providers]]
@@ -289,91 +274,160 @@ def scenario_names(values: list[str]) -> list[str]:
     return list(dict.fromkeys(names)) or ["chat"]
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="non-streamed calls per row; streams get 1/4")
-    parser.add_argument("--concurrency", default="1,16")
-    parser.add_argument("--transport", default="aiohttp", choices=["aiohttp", "httpx"])
-    parser.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        help=f"repeatable or comma list, default chat: {', '.join(SCENARIOS)}",
-    )
-    parser.add_argument("--mode", default="request,stream", help="request, stream or both (default)")
-    parser.add_argument(
-        "--gemini-usage-last",
-        action="store_true",
-        help="the Gemini upstream sends usageMetadata on its last chunk only (Gemini sends it on every chunk)",
-    )
-    parser.add_argument("--workers", default="1", help="apipod serve --workers (CPU is summed over the workers)")
-    args = parser.parse_args()
-    scenarios = scenario_names(args.scenario)
-    modes = [m for m in ("request", "stream") if m in args.mode.split(",")]
-    up_port, gw_port = free_port(), free_port()
-    python = sys.executable
+async def rows(
+    pid: int, up: str, gw: str, key: str, scenarios: Sequence[str], modes: Sequence[str], levels: Sequence[int], n: int
+) -> list[str]:
+    """A row per concurrency level, scenario and mode; the failures (a row that failed prints why and the run
+    goes on, so one broken translation does not hide the others' figures)."""
     failures: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "catalog.toml"
-        catalog.write_text(CATALOG.format(port=up_port))
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "ADMIN_SECRET": SECRET,
-            "APIPOD_CONFIG": str(catalog),
-            "PORT": str(gw_port),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "HTTP_TRANSPORT": args.transport,
-        }
-        variant = ["--gemini-usage-last"] if args.gemini_usage_last else []
-        upstream = subprocess.Popen([python, str(ROOT / "scripts" / "bench_upstream.py"), str(up_port), *variant])
-        serve = [python, "-m", "apipod", "serve", "--workers", args.workers]
-        gateway = subprocess.Popen(serve, env=env, cwd=tmp)
-        try:
-            await wait_ready(f"http://127.0.0.1:{up_port}/")
-            await wait_ready(f"http://127.0.0.1:{gw_port}/health")
-            async with (
-                aiohttp.ClientSession() as http,
-                http.post(
-                    f"http://127.0.0.1:{gw_port}/admin/create-key",
-                    headers={"x-admin-secret": SECRET},
-                    json={"name": "bench", "tier": "bench"},
-                ) as answer,
-            ):
-                key = (await answer.json())["api_key"]
-            up = f"http://127.0.0.1:{up_port}"
-            gw = f"http://127.0.0.1:{gw_port}"
-            print(
-                f"transport={args.transport} workers={args.workers}" + (" gemini-usage-last" if variant else ""),
-                flush=True,
-            )
-            for concurrency in (int(c) for c in args.concurrency.split(",")):
-                for name in scenarios:
-                    scenario = SCENARIOS[name]
-                    for mode in modes:
-                        direct, via = scenario.upstream[mode], scenario.client[mode]
-                        n = args.requests if mode == "request" else args.requests // 4
-                        try:
-                            await measure(
-                                f"{name} {mode}",
-                                gateway.pid,
-                                (up + direct.path, direct),
-                                (gw + via.path, via),
-                                key,
-                                n,
-                                concurrency,
-                            )
-                        except CallFailedError as exc:
-                            failures.append(f"{name} {mode}: {exc}")
-                            print(f"{name} {mode}: FAILED {exc}", flush=True)
-        finally:
-            for process in (gateway, upstream):
-                process.terminate()
-                process.wait(10)
+    for concurrency in levels:
+        for name in scenarios:
+            scenario = SCENARIOS[name]
+            for mode in modes:
+                direct, via = scenario.upstream[mode], scenario.client[mode]
+                calls = n if mode == "request" else n // 4
+                try:
+                    await measure(
+                        f"{name} {mode}", pid, (up + direct.path, direct), (gw + via.path, via), key, calls, concurrency
+                    )
+                except CallFailedError as exc:
+                    failures.append(f"{name} {mode}: {exc}")
+                    print(f"{name} {mode}: FAILED {exc}", flush=True)
+    return failures
+
+
+def run_builtin(args: argparse.Namespace) -> None:
+    """The Python upstream and apipod, driven by aiohttp; exits 1 when a row failed."""
+    scenarios = scenario_names(args.scenario)
+    modes = [m for m in ("request", "stream") if m in (args.mode or "request,stream").split(",")]
+    levels = [int(c) for c in (args.concurrency or "1,16").split(",")]
+    transport = args.transport or "aiohttp"
+    variant = ["--gemini-usage-last"] if args.gemini_usage_last else []
+    up_port, gw_port = free_port(), free_port()
+    up, gw = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
+    with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(running([sys.executable, str(UPSTREAM), str(up_port), *variant]))
+        catalog = CATALOG.format(port=up_port)
+        gateway = apipod(stack, Path(name), catalog, gw_port, args.workers, HTTP_TRANSPORT=transport)
+        wait_ready(f"{up}/", [upstream, gateway])
+        wait_ready(f"{gw}/health", [upstream, gateway])
+        key = create_key(gw)
+        print(f"transport={transport} workers={args.workers}" + (" gemini-usage-last" if variant else ""), flush=True)
+        failures = asyncio.run(rows(gateway.pid, up, gw, key, scenarios, modes, levels, args.requests or 2000))
     if failures:
         raise SystemExit(1)
 
 
+# The forwarder does not translate: a translated scenario is compared with the same upstream answer passed through.
+BASELINE = {"stream-translated": "stream"}
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:6.2f}x" if base > 0 else "    n/a"
+
+
+def ratio_table(results: Sequence[bench_wrk.Row]) -> list[str]:
+    """apipod over the forwarder per scenario and connection count: CPU ms/request (what apipod costs per
+    request on top of bare forwarding) and req/s (the throughput one machine keeps)."""
+    forwarder = {(r.scenario, r.connections): r for r in results if r.target == "forwarder"}
+    if not forwarder:
+        return []
+    lines = [f"{'apipod / forwarder':<34} {'c':<5} {'CPU ms/request':>14}  {'req/s':>7}"]
+    ours = sorted(
+        (r for r in results if r.target == "apipod"),
+        key=lambda r: (bench_wrk.SCENARIOS.index(r.scenario), r.connections),
+    )
+    for row in ours:
+        base_scenario = BASELINE.get(row.scenario, row.scenario)
+        base = forwarder.get((base_scenario, row.connections))
+        label = row.scenario if base_scenario == row.scenario else f"{row.scenario} (vs {base_scenario})"
+        cpu = _ratio(row.cpu_ms, base.cpu_ms) if base else "    n/a"
+        rate = _ratio(row.run.rate, base.run.rate) if base else "    n/a"
+        lines.append(f"{label:<34} c={row.connections:<3} {cpu:>14}  {rate:>7}")
+    return lines
+
+
+def run_wrk(args: argparse.Namespace) -> None:
+    """bench_wrk.py's rows for apipod and the forwarder, then the ratio table."""
+    connections = [int(c) for c in (args.concurrency or "1,16,64").split(",")]
+    scenarios = bench_wrk.names(",".join(args.scenario) or ",".join(bench_wrk.SCENARIOS), bench_wrk.SCENARIOS)
+    targets = bench_wrk.names(args.target or ",".join(bench_wrk.TARGETS), bench_wrk.TARGETS)
+    results = bench_wrk.run(connections, args.seconds or 15, args.workers, scenarios, targets)
+    for line in ratio_table(results):
+        print(line, flush=True)
+
+
+# Options only one stack has (None: not given); given ones pick that stack under --load auto.
+_BUILTIN_ONLY = {"requests": "--requests", "transport": "--transport", "mode": "--mode"}
+_WRK_ONLY = {"seconds": "--seconds", "target": "--target"}
+
+
+def _asked(args: argparse.Namespace, options: dict[str, str], scenarios: Sequence[str]) -> list[str]:
+    given = [flag for dest, flag in options.items() if getattr(args, dest) is not None]
+    return given + [name.strip() for value in args.scenario for name in value.split(",") if name.strip() in scenarios]
+
+
+def pick_load(args: argparse.Namespace) -> str:
+    """``wrk`` or ``builtin``: what ``--load`` says, or under ``auto`` what the other options and the scenario
+    names point at, else wrk when wrk and nginx are installed."""
+    builtin = _asked(args, _BUILTIN_ONLY, list(SCENARIOS)) + (["--gemini-usage-last"] if args.gemini_usage_last else [])
+    wrk = _asked(args, _WRK_ONLY, bench_wrk.SCENARIOS)
+    if args.load == "wrk" and builtin:
+        raise SystemExit(f"{', '.join(builtin)}: only with --load builtin")
+    if args.load == "builtin" and wrk:
+        raise SystemExit(f"{', '.join(wrk)}: only with --load wrk")
+    if args.load != "auto":
+        return str(args.load)
+    if builtin and wrk:
+        raise SystemExit(f"{', '.join(builtin)} (builtin) and {', '.join(wrk)} (wrk) do not mix: pick one --load")
+    if builtin or wrk:
+        return "builtin" if builtin else "wrk"
+    if bench_wrk.available():
+        return "wrk"
+    print("--load auto: wrk or nginx is not installed; the built-in load generator and upstream", file=sys.stderr)
+    return "builtin"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--load",
+        default="auto",
+        choices=["auto", "wrk", "builtin"],
+        help="wrk: nginx upstream, wrk client, the forwarder beside apipod; builtin: Python upstream and aiohttp "
+        "client; auto (default): wrk when wrk and nginx are installed",
+    )
+    parser.add_argument("--workers", default="1", help="apipod serve --workers (CPU is summed over the workers)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help=f"repeatable or comma list; builtin (default chat): {', '.join(SCENARIOS)}; "
+        f"wrk (default all): {', '.join(bench_wrk.SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--concurrency", "--connections", dest="concurrency", help="comma list; default 1,16 builtin, 1,16,64 wrk"
+    )
+    parser.add_argument("--requests", type=int, help="builtin: non-streamed calls per row (default 2000); streams 1/4")
+    parser.add_argument("--transport", choices=["aiohttp", "httpx"], help="builtin: apipod's HTTP_TRANSPORT")
+    parser.add_argument("--mode", help="builtin: request, stream or both (default)")
+    parser.add_argument(
+        "--gemini-usage-last",
+        action="store_true",
+        help="builtin: the Gemini upstream sends usageMetadata on its last chunk only (Gemini sends it on every chunk)",
+    )
+    parser.add_argument("--seconds", type=int, help="wrk: seconds per row (default 15)")
+    parser.add_argument("--target", help="wrk: apipod, forwarder or both (default)")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if pick_load(args) == "wrk":
+        run_wrk(args)
+    else:
+        run_builtin(args)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

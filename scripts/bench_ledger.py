@@ -37,9 +37,8 @@ BUDGETS = (
 
 async def _run(dsn: str, ops: int, concurrency: int, keys: int, tag: str, leased: bool) -> dict[str, float]:
     db = await PgDatabase.connect(dsn, min_size=min(concurrency, 20), max_size=min(concurrency, 20))
-    ledger: PgQuotaLedger | LeasedQuotaLedger = PgQuotaLedger(db)
-    if leased:
-        ledger = LeasedQuotaLedger(ledger)
+    exact = PgQuotaLedger(db)
+    ledger: PgQuotaLedger | LeasedQuotaLedger = LeasedQuotaLedger(exact) if leased else exact
     usage_log = PgUsageLog(db, batch_size=500)
     await usage_log.start()
     gate = asyncio.Semaphore(concurrency)

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import gc
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ import orjson
 from apipod.bootstrap.settings import load_settings
 from apipod.entrypoints.http.asgi import app_for
 
-SECRET = "bench-admin-secret-0123456789"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the script directory is not a package
+
+from bench_common import SECRET
+
 CATALOG = """
 [[providers]]
 name = "mock"

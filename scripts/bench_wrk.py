@@ -22,26 +22,27 @@ docs/benchmarks.md has the figures and what each change bought.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_upstream import ANTHROPIC_STREAM, COMPLETION, STREAM  # noqa: E402 - the script directory is not a package
+# the script directory is not a package
+from bench_common import apipod, cpu_seconds, create_key, free_port, rss_mb, running, wait_ready  # noqa: E402
+from bench_upstream import ANTHROPIC_STREAM, COMPLETION, STREAM  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-SECRET = "bench-admin-secret-0123456789"
+SCENARIOS = ("request", "stream", "stream-translated", "messages-stream")
+TARGETS = ("apipod", "forwarder")
+FORWARDER = ROOT / "scripts" / "bench_forwarder.py"
 
 CATALOG = """
 [[providers]]
@@ -146,52 +147,6 @@ def forwarded(scenario: str) -> Call:
     return Call(prefix + "/v1/chat/completions", '{"model":"bench-model"}', {"content-type": "application/json"})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """``pid`` and its live descendants (the workers of ``--workers N``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else ():
-        try:
-            total += cpu_seconds(int(child))
-        except FileNotFoundError:
-            continue
-    return total
-
-
-def rss_mb(pid: int) -> float:
-    """The largest resident set among ``pid`` and its live descendants (per process: the target is per process)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    largest = int(found.group(1)) / 1024 if found else 0.0
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else ():
-        try:
-            largest = max(largest, rss_mb(int(child)))
-        except FileNotFoundError:
-            continue
-    return largest
-
-
-def wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
-    for _ in range(300):
-        if any(p.poll() is not None for p in processes):
-            raise SystemExit("a process of the benchmark exited at start (its output is above)")
-        try:
-            if httpx.get(url, timeout=0.5).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{url} did not come up")
-
-
 def lua(call: Call, tmp: Path, name: str) -> Path:
     lines = ['wrk.method = "POST"', f"wrk.body = '{call.body}'"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in call.headers.items()]
@@ -244,18 +199,116 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
     )
 
 
-def measure(name: str, pid: int, url: str, script: Path, connections: int, seconds: int) -> Run:
+@dataclass(frozen=True)
+class Row:
+    """A printed row, kept so that a caller (bench_gateway.py's ratio table) can set the targets side by side."""
+
+    target: str
+    scenario: str
+    connections: int
+    run: Run
+    cpu_ms: float
+
+
+def measure(target: str, scenario: str, pid: int, url: str, script: Path, connections: int, seconds: int) -> Row:
     wrk(url, script, connections, max(2, seconds // 5))  # warm-up: pools, caches, the JIT-less interpreter's dicts
     before = cpu_seconds(pid)
     run = wrk(url, script, connections, seconds)
     cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(run.requests, 1)
+    name = f"{target} {scenario}"
     print(
         f"{name:<34} c={connections:<3} {run.rate:8.0f} req/s  p50 {run.p50:7.2f} ms  p99 {run.p99:7.2f} ms"
         f"  max {run.worst:7.2f} ms  CPU {cpu_ms:6.3f} ms/request  RSS {rss_mb(pid):5.1f} MB"
         + (f"  {run.errors} errors" if run.errors else ""),
         flush=True,
     )
-    return run
+    return Row(target, scenario, connections, run, cpu_ms)
+
+
+def nginx_path() -> str | None:
+    """Debian puts nginx in /usr/sbin, which a user's PATH may not hold."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def available() -> bool:
+    """Both nginx and wrk are installed (bench_gateway.py's ``--load auto`` asks before it picks this stack)."""
+    return nginx_path() is not None and shutil.which("wrk") is not None
+
+
+def names(value: str, known: Sequence[str]) -> list[str]:
+    """A comma list checked against ``known``, so that a typo fails at start rather than after the first rows."""
+    chosen = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown name(s) {unknown}; choose from {', '.join(known)}")
+    return chosen
+
+
+def _write_answers(tmp: Path, port: int) -> None:
+    """nginx's static answers (the bytes bench_upstream.py sends) and its configuration, in ``tmp``."""
+    tmp.chmod(0o755)  # nginx's workers (not root) read the answers from here
+    (tmp / "completion.json").write_bytes(COMPLETION)
+    (tmp / "stream.txt").write_bytes(b"".join(STREAM))
+    (tmp / "claude.txt").write_bytes(b"".join(ANTHROPIC_STREAM))
+    (tmp / "nginx.conf").write_text(NGINX.format(tmp=tmp, port=port))
+
+
+def _rows(
+    key: str,
+    targets: dict[str, tuple[int, str]],
+    tmp: Path,
+    connections: Sequence[int],
+    seconds: int,
+    scenarios: Sequence[str],
+) -> list[Row]:
+    """A row per connection count, scenario and target; ``targets`` maps a target to its pid and base URL."""
+    rows: list[Row] = []
+    for count in connections:
+        for scenario in scenarios:
+            for target, (pid, base) in targets.items():
+                if target == "forwarder" and scenario == "stream-translated":
+                    continue  # the forwarder does not translate
+                call = calls(key)[scenario] if target == "apipod" else forwarded(scenario)
+                script = lua(call, tmp, f"{target}-{scenario}")
+                rows.append(measure(target, scenario, pid, base + call.path, script, count, seconds))
+    return rows
+
+
+def run(
+    connections: Sequence[int], seconds: int, workers: str, scenarios: Sequence[str], targets: Sequence[str]
+) -> list[Row]:
+    """Starts nginx, apipod and the forwarder, prints the rows and then apipod's garbage-collector report (every
+    collection of the whole run, warm-ups included), and returns the rows."""
+    nginx = nginx_path()
+    if nginx is None or shutil.which("wrk") is None:
+        raise SystemExit(
+            "needs nginx and wrk (apt-get install nginx-light wrk); bench_gateway.py --load builtin does not"
+        )
+    up, gw, fw = free_port(), free_port(), free_port()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        _write_answers(tmp, up)
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
+            gc_report = str(tmp / "gc-{pid}.json")  # entrypoints/cli/gc_watch.py
+            gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, workers, APIPOD_GC_REPORT=gc_report)
+            forwarder = stack.enter_context(
+                running([sys.executable, str(FORWARDER), str(fw), f"http://127.0.0.1:{up}"])
+            )
+            processes = [server, gateway, forwarder]
+            wait_ready(f"http://127.0.0.1:{up}/plain/", processes)
+            wait_ready(f"http://127.0.0.1:{gw}/health", processes)
+            wait_ready(f"http://127.0.0.1:{fw}/plain/v1/chat/completions", processes)
+            key = create_key(f"http://127.0.0.1:{gw}")
+            print(f"apipod workers={workers}; upstream nginx; client wrk -t1; {seconds} s per row", flush=True)
+            bases = {
+                "apipod": (gateway.pid, f"http://127.0.0.1:{gw}"),
+                "forwarder": (forwarder.pid, f"http://127.0.0.1:{fw}"),
+            }
+            rows = _rows(key, {t: bases[t] for t in targets}, tmp, connections, seconds, scenarios)
+        for report in sorted(tmp.glob("gc-*.json")):
+            print(f"apipod garbage collector: {report.read_text().strip()}", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -263,71 +316,11 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", default="1", help="apipod serve --workers")
-    parser.add_argument("--scenario", default="request,stream,stream-translated,messages-stream")
-    parser.add_argument("--target", default="apipod,forwarder")
+    parser.add_argument("--scenario", default=",".join(SCENARIOS))
+    parser.add_argument("--target", default=",".join(TARGETS))
     args = parser.parse_args()
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None or shutil.which("wrk") is None:
-        raise SystemExit("needs nginx and wrk (apt-get install nginx-light wrk); bench_gateway.py needs neither")
-    scenarios = [s for s in args.scenario.split(",") if s]
-    targets = [t for t in args.target.split(",") if t]
-    python = sys.executable
-    up, gw, fw = free_port(), free_port(), free_port()
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        tmp.chmod(0o755)  # nginx's workers (not root) read the answers from here
-        (tmp / "completion.json").write_bytes(COMPLETION)
-        (tmp / "stream.txt").write_bytes(b"".join(STREAM))
-        (tmp / "claude.txt").write_bytes(b"".join(ANTHROPIC_STREAM))
-        (tmp / "nginx.conf").write_text(NGINX.format(tmp=tmp, port=up))
-        (tmp / "catalog.toml").write_text(CATALOG.format(port=up))
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "ADMIN_SECRET": SECRET,
-            "APIPOD_CONFIG": str(tmp / "catalog.toml"),
-            "PORT": str(gw),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "APIPOD_GC_REPORT": str(tmp / "gc-{pid}.json"),  # entrypoints/cli/gc_watch.py
-        }
-        processes = [subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf")])]
-        processes.append(
-            subprocess.Popen([python, "-m", "apipod", "serve", "--workers", args.workers], env=env, cwd=tmp)
-        )
-        forwarder_script = ROOT / "scripts" / "bench_forwarder.py"
-        processes.append(subprocess.Popen([python, str(forwarder_script), str(fw), f"http://127.0.0.1:{up}"]))
-        try:
-            wait_ready(f"http://127.0.0.1:{up}/plain/", processes)
-            wait_ready(f"http://127.0.0.1:{gw}/health", processes)
-            wait_ready(f"http://127.0.0.1:{fw}/plain/v1/chat/completions", processes)
-            answer = httpx.post(
-                f"http://127.0.0.1:{gw}/admin/create-key",
-                headers={"x-admin-secret": SECRET},
-                json={"name": "bench", "tier": "bench"},
-            )
-            key = answer.json()["api_key"]
-            print(
-                f"apipod workers={args.workers}; upstream nginx; client wrk -t1; {args.seconds} s per row", flush=True
-            )
-            for connections in (int(c) for c in args.connections.split(",")):
-                for scenario in scenarios:
-                    for target in targets:
-                        if target == "forwarder" and scenario == "stream-translated":
-                            continue
-                        if target == "apipod":
-                            call, pid, base = calls(key)[scenario], processes[1].pid, f"http://127.0.0.1:{gw}"
-                        else:
-                            call, pid, base = forwarded(scenario), processes[2].pid, f"http://127.0.0.1:{fw}"
-                        script = lua(call, tmp, f"{target}-{scenario}")
-                        measure(f"{target} {scenario}", pid, base + call.path, script, connections, args.seconds)
-        finally:
-            for process in reversed(processes):
-                process.terminate()
-                process.wait(15)
-        for report in sorted(tmp.glob("gc-*.json")):
-            # every collection of the apipod process over the whole run (warm-ups included)
-            print(f"apipod garbage collector: {report.read_text().strip()}", flush=True)
+    connections = [int(c) for c in args.connections.split(",")]
+    run(connections, args.seconds, args.workers, names(args.scenario, SCENARIOS), names(args.target, TARGETS))
 
 
 if __name__ == "__main__":
