@@ -36,7 +36,7 @@ class QuotaLeaseContract:
     async def test_a_burst_on_one_key_writes_a_few_leases_and_settles_exactly(
         self, exact: HoldingLedger, pending_holds: PendingHolds
     ) -> None:
-        ledger = LeasedQuotaLedger(exact, multiple=64)
+        ledger = LeasedQuotaLedger(exact, multiple=64, linger=0)
         gate = asyncio.Event()
         held: list[Reservation] = []
 
@@ -63,7 +63,7 @@ class QuotaLeaseContract:
         self, exact: HoldingLedger, pending_holds: PendingHolds
     ) -> None:
         budgets = (Budget(window=DAY, tokens=10_000, requests=100),)
-        ledger = LeasedQuotaLedger(exact, multiple=64, share=1.0)
+        ledger = LeasedQuotaLedger(exact, multiple=64, share=1.0, linger=0)
         small = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
         # the lease took far more than 1000 tokens; a 9000-token request fits only if that room goes back
         (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
@@ -83,7 +83,7 @@ class QuotaLeaseContract:
     async def test_a_lease_stops_taking_reservations_after_its_time(
         self, exact: HoldingLedger, pending_holds: PendingHolds
     ) -> None:
-        ledger = LeasedQuotaLedger(exact, lease_seconds=1.0)
+        ledger = LeasedQuotaLedger(exact, lease_seconds=1.0, linger=0)
         first = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW, ttl=60)
         same = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW + timedelta(seconds=0.5), ttl=60)
         later = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=10, now=NOW + timedelta(seconds=1), ttl=60)
@@ -95,7 +95,7 @@ class QuotaLeaseContract:
         assert (day.tokens, month.requests) == (15, 3)
 
     async def test_an_expired_reservation_goes_back_and_a_late_settle_still_counts(self, exact: HoldingLedger) -> None:
-        ledger = LeasedQuotaLedger(exact)
+        ledger = LeasedQuotaLedger(exact, linger=0)
         stuck = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=500, now=NOW, ttl=10)
 
         assert await ledger.sweep(NOW + timedelta(seconds=11)) == 1
@@ -137,6 +137,50 @@ class QuotaLeaseContract:
             await ledger.settle(reservation, tokens=1, now=NOW, cost=Decimal("0.0123456789"))
         (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
         assert use.cost == Decimal("0.0123456789") * 33
+
+    async def test_a_lease_lingers_for_the_next_request_then_closes(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        """One request after another (a single client): one lease serves them all, then closes by itself."""
+        ledger = LeasedQuotaLedger(exact, linger=0.2)
+        for i in range(5):
+            reservation = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=100, now=NOW, ttl=60)
+            await ledger.settle(reservation, tokens=10 + i, now=NOW)
+            assert await pending_holds() == 1  # the same lease, still open
+        day, month = await ledger.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (60, 5)  # what this process sees: the spend, not the lease
+
+        async with asyncio.timeout(5):
+            while await pending_holds():
+                await asyncio.sleep(0.05)
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (60, 5)  # written when it closed
+        await ledger.close()
+
+    async def test_close_writes_a_lingering_lease(self, exact: HoldingLedger, pending_holds: PendingHolds) -> None:
+        ledger = LeasedQuotaLedger(exact, linger=60)
+        reservation = await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=100, now=NOW, ttl=60)
+        await ledger.settle(reservation, tokens=42, now=NOW)
+        assert await pending_holds() == 1
+
+        await ledger.close()
+
+        assert await pending_holds() == 0
+        day, month = await exact.usage(key_id="k", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (42, 1)
+
+    async def test_a_lingering_lease_goes_back_before_this_process_refuses(self, exact: HoldingLedger) -> None:
+        budgets = (Budget(window=DAY, tokens=10_000),)
+        ledger = LeasedQuotaLedger(exact, linger=60, share=1.0)
+        first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
+        await ledger.settle(first, tokens=1000, now=NOW)  # its lease lingers with the rest of the room
+
+        big = await ledger.reserve(key_id="k", budgets=budgets, tokens=9000, now=NOW, ttl=60)
+
+        await ledger.settle(big, tokens=9000, now=NOW)
+        await ledger.close()
+        (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert use.tokens == 10_000
 
     async def test_close_gives_every_lease_back(self, exact: HoldingLedger, pending_holds: PendingHolds) -> None:
         ledger = LeasedQuotaLedger(exact)
