@@ -53,8 +53,9 @@ class _Held:
     key: _LeaseKey
     lease: Lease
     rows: list[dict[str, Any]]
-    idle: asyncio.TimerHandle | None = None  # closes it unless a reservation comes first (``linger``)
-    idle_since: datetime | None = None
+    idle: asyncio.TimerHandle | None = None  # closes it if no reservation came since ``idle_at`` (``linger``)
+    idle_at: float = 0.0  # loop time its last reservation ended
+    idle_since: datetime | None = None  # the same, on the ledger's clock (the close is written with it)
 
 
 @attrs.frozen
@@ -172,9 +173,6 @@ class LeasedQuotaLedger(QuotaLedger):
                 opening.set_result(None)
             break
         held.lease.take(need)
-        if held.idle is not None:
-            held.idle.cancel()
-            held.idle = None
         reservation = Reservation(
             id=self._ids.new_id(_LOCAL),
             key_id=key_id,
@@ -193,7 +191,7 @@ class LeasedQuotaLedger(QuotaLedger):
             await self._late(reservation, tokens=tokens, units=units, now=now, spent=True)
             return
         local.held.lease.settle(local.need, Amounts(max(0, tokens), 0, units))
-        await self._close_if_done(local.held, now)
+        await self._close_if_done(local.held, local.need, now)
 
     async def release(self, reservation: Reservation, *, now: datetime) -> None:
         local = self._local.pop(reservation.id, None)
@@ -201,7 +199,7 @@ class LeasedQuotaLedger(QuotaLedger):
             await self._late(reservation, tokens=0, units=0, now=now, spent=False)
             return
         local.held.lease.release(local.need)
-        await self._close_if_done(local.held, now)
+        await self._close_if_done(local.held, local.need, now)
 
     async def sweep(self, now: datetime) -> int:
         expired = [rid for rid, local in self._local.items() if local.expires_at < now]
@@ -209,7 +207,7 @@ class LeasedQuotaLedger(QuotaLedger):
             local = self._local.pop(rid)
             self._expired[rid] = _Expired(local.held.key[0], local.held.rows, local.expires_at)
             local.held.lease.release(local.need)
-            await self._close_if_done(local.held, now)
+            await self._close_if_done(local.held, local.need, now)
         for held in self._unfinished[:]:
             self._unfinished.remove(held)
             await self._close(held, now)
@@ -257,7 +255,7 @@ class LeasedQuotaLedger(QuotaLedger):
     def _find(
         self, key: _LeaseKey, need: Amounts, starts: tuple[datetime, ...], now: datetime, until: datetime
     ) -> _Held | None:
-        for held in self._leases.get(key, ()):
+        for held in reversed(self._leases.get(key, ())):  # the newest has the most room
             if held.lease.can_take(need, starts, now, until):
                 return held
         return None
@@ -342,19 +340,28 @@ class LeasedQuotaLedger(QuotaLedger):
                 gave = True
         return gave
 
-    async def _close_if_done(self, held: _Held, now: datetime) -> None:
-        if not held.lease.done():
+    async def _close_if_done(self, held: _Held, need: Amounts, now: datetime) -> None:
+        """Nothing in flight: close it, or let it linger when it could serve another request like the last."""
+        lease = held.lease
+        if not lease.done():
             return
-        if self._linger > 0 and not held.lease.draining and now < held.lease.closes_at:
+        if self._linger > 0 and not lease.draining and now < lease.closes_at and need.fits_in(lease.room):
+            loop = asyncio.get_running_loop()
             held.idle_since = now
-            held.idle = asyncio.get_running_loop().call_later(self._linger, self._close_idle, held)
+            held.idle_at = loop.time()
+            if held.idle is None:  # one timer per lease, not one per request: it looks again when it fires
+                held.idle = loop.call_at(held.idle_at + self._linger, self._close_idle, held)
             return
         await self._close(held, now)
 
     def _close_idle(self, held: _Held) -> None:
-        """The linger ended with nothing in flight: the lease takes no more and its write goes out."""
+        """The linger ended: if nothing came meanwhile, the lease takes no more and its write goes out."""
         held.idle = None
         if not held.lease.done():
+            return  # busy again: its next idle moment arms the timer anew
+        loop = asyncio.get_running_loop()
+        if loop.time() < held.idle_at + self._linger:
+            held.idle = loop.call_at(held.idle_at + self._linger, self._close_idle, held)
             return
         self._retire(held)
         task = asyncio.get_running_loop().create_task(self._close_quietly(held))
