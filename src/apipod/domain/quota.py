@@ -29,7 +29,7 @@ def _window_length(window: Window, _: attrs.Attribute[int], hours: int) -> None:
         raise ValueError(f"a fixed window is 1 to {MAX_WINDOW_HOURS} hours long, not {hours}")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Window:
     unit: WindowUnit
     hours: int = attrs.field(default=0, validator=_window_length)
@@ -40,7 +40,15 @@ class Window:
 
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:
         """The [start, end) of the window holding ``now``, aligned to UTC."""
-        now = now.astimezone(UTC)
+        last = _LAST_BOUNDS.get(self)
+        # PERF: every reservation asks this several times for the same window; calendar arithmetic is ~3 us
+        if last is not None and now.tzinfo is not None and last[0] <= now < last[1]:
+            return last
+        bounds = self._bounds(now.astimezone(UTC))
+        _LAST_BOUNDS[self] = bounds
+        return bounds
+
+    def _bounds(self, now: datetime) -> tuple[datetime, datetime]:
         if self.unit is WindowUnit.MINUTE:
             start = now.replace(second=0, microsecond=0)
             return start, start + timedelta(minutes=1)
@@ -65,6 +73,10 @@ class Window:
         periods = (now - EPOCH) // length
         start = EPOCH + periods * length
         return start, start + length
+
+
+# Per window, the bounds last computed (windows are few: one per budget shape in the catalog).
+_LAST_BOUNDS: dict[Window, tuple[datetime, datetime]] = {}
 
 
 def parse_window(value: str | int | dict[str, int]) -> Window:
