@@ -83,11 +83,17 @@ def running(
 
 
 def apipod(
-    stack: contextlib.ExitStack, tmp: Path, catalog: str, port: int, workers: str, **env: str
+    stack: contextlib.ExitStack,
+    tmp: Path,
+    catalog: str,
+    port: int,
+    workers: str,
+    *args: str,
+    **env: str,
 ) -> subprocess.Popen[bytes]:
     """``apipod serve`` on ``port`` over a fresh SQLite database in ``tmp``, with ``catalog`` (TOML) and the
     benchmark's admin secret; ``env`` adds settings (``HTTP_TRANSPORT``, ``APIPOD_GC_REPORT``). ``stack``
-    stops it."""
+    stops it. ``args`` go on the command line (``--migrate``)."""
     (tmp / "catalog.toml").write_text(catalog)
     settings = {
         **os.environ,
@@ -99,7 +105,7 @@ def apipod(
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    command = [sys.executable, "-m", "apipod", "serve", "--workers", workers]
+    command = [sys.executable, "-m", "apipod", "serve", "--workers", workers, *args]
     return stack.enter_context(running(command, env=settings, cwd=tmp))
 
 

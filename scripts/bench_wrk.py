@@ -16,6 +16,7 @@ dialect).
 
 Run: .venv/bin/python scripts/bench_wrk.py [--connections 1,16,64] [--seconds 15] [--workers 1]
        [--scenario request,stream,stream-translated,messages-stream] [--target apipod,forwarder]
+       [--database-url postgresql://postgres@127.0.0.1:5432/apipod_bench]
 docs/benchmarks.md has the figures and what each change bought.
 """
 
@@ -275,10 +276,16 @@ def _rows(
 
 
 def run(
-    connections: Sequence[int], seconds: int, workers: str, scenarios: Sequence[str], targets: Sequence[str]
+    connections: Sequence[int],
+    seconds: int,
+    workers: str,
+    scenarios: Sequence[str],
+    targets: Sequence[str],
+    database_url: str | None = None,
 ) -> list[Row]:
     """Starts nginx, apipod and the forwarder, prints the rows and then apipod's garbage-collector report (every
-    collection of the whole run, warm-ups included), and returns the rows."""
+    collection of the whole run, warm-ups included), and returns the rows. ``database_url``: apipod's database
+    (migrated at start) instead of a fresh SQLite file."""
     nginx = nginx_path()
     if nginx is None or shutil.which("wrk") is None:
         raise SystemExit(
@@ -291,7 +298,11 @@ def run(
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
             gc_report = str(tmp / "gc-{pid}.json")  # entrypoints/cli/gc_watch.py
-            gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, workers, APIPOD_GC_REPORT=gc_report)
+            database = {} if database_url is None else {"DATABASE_URL": database_url}
+            migrate = () if database_url is None else ("--migrate",)
+            gateway = apipod(
+                stack, tmp, CATALOG.format(port=up), gw, workers, *migrate, APIPOD_GC_REPORT=gc_report, **database
+            )
             forwarder = stack.enter_context(
                 running([sys.executable, str(FORWARDER), str(fw), f"http://127.0.0.1:{up}"])
             )
@@ -300,7 +311,8 @@ def run(
             wait_ready(f"http://127.0.0.1:{gw}/health", processes)
             wait_ready(f"http://127.0.0.1:{fw}/plain/v1/chat/completions", processes)
             key = create_key(f"http://127.0.0.1:{gw}")
-            print(f"apipod workers={workers}; upstream nginx; client wrk -t1; {seconds} s per row", flush=True)
+            store = "SQLite" if database_url is None else "PostgreSQL"
+            print(f"apipod workers={workers}, {store}; upstream nginx; client wrk -t1; {seconds} s per row", flush=True)
             bases = {
                 "apipod": (gateway.pid, f"http://127.0.0.1:{gw}"),
                 "forwarder": (forwarder.pid, f"http://127.0.0.1:{fw}"),
@@ -318,9 +330,17 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="apipod serve --workers")
     parser.add_argument("--scenario", default=",".join(SCENARIOS))
     parser.add_argument("--target", default=",".join(TARGETS))
+    parser.add_argument("--database-url", help="apipod's database (e.g. an empty PostgreSQL database); default SQLite")
     args = parser.parse_args()
     connections = [int(c) for c in args.connections.split(",")]
-    run(connections, args.seconds, args.workers, names(args.scenario, SCENARIOS), names(args.target, TARGETS))
+    run(
+        connections,
+        args.seconds,
+        args.workers,
+        names(args.scenario, SCENARIOS),
+        names(args.target, TARGETS),
+        args.database_url,
+    )
 
 
 if __name__ == "__main__":
