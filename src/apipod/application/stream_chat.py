@@ -83,8 +83,11 @@ class StreamChat:
                 )
             yield first
             async for event in events:
-                if type(event) is Relayed:
-                    chars += event.events * CHARS_PER_TOKEN  # a streamed chunk carries about a token
+                kind = type(event)
+                if kind is TextDelta:  # PERF: most events of a translated stream; one check, not a chain
+                    chars += len(event.text)  # type: ignore[union-attr]
+                elif kind is Relayed:
+                    chars += event.events * CHARS_PER_TOKEN  # type: ignore[union-attr]  # a chunk: about a token
                 elif isinstance(event, TextDelta | ThinkingDelta):
                     chars += len(event.text)
                 elif isinstance(event, ToolCallDelta):
@@ -130,9 +133,10 @@ class ChatStream(AsyncIterator[StreamEvent]):
     def __aiter__(self) -> ChatStream:
         return self
 
-    async def __anext__(self) -> StreamEvent:
+    def __anext__(self) -> Awaitable[StreamEvent]:
+        # PERF: the relay's own awaitable, not a coroutine around it: one frame less per event
         self._started = True
-        return await self._relay.__anext__()
+        return self._relay.__anext__()
 
     async def aclose(self) -> None:
         if not self._started:
