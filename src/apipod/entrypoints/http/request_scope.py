@@ -271,6 +271,9 @@ class RequestScope:
                         task.uncancel()
                 finally:
                     disconnected = lifetime.disconnected
+                    # The container's context holds the Exchange, which holds ``scope``: without this, every
+                    # request left a reference cycle for the garbage collector's oldest generation.
+                    scope.pop(CONTAINER, None)
         finally:
             try:
                 # nginx's convention for a client gone before any answer
