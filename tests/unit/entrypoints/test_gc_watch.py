@@ -19,6 +19,9 @@ def test_every_collection_after_start_up_is_counted_by_generation_with_its_pause
         assert watch.collections == [0, 0, 0]
         gc.freeze()
         gc.collect(0)
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
         gc.collect(2)
     finally:
         gc.callbacks.remove(watch)
@@ -29,6 +32,7 @@ def test_every_collection_after_start_up_is_counted_by_generation_with_its_pause
     assert report["longest_pause_ms"][2] > 0
     assert report["total_pause_ms"] >= report["longest_pause_ms"][2] - 0.1
     assert report["peak_rss_mb"] > 10
+    assert report["objects_collected"] >= 1  # the cycle
 
 
 def test_the_report_is_written_when_the_process_exits(tmp_path: Path) -> None:

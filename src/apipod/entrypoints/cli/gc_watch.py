@@ -20,7 +20,7 @@ LONG_PAUSE_MS = 20.0  # the performance target's limit on one pause
 
 
 class GcWatch:
-    __slots__ = ("_serving", "_started", "collections", "long_pauses", "longest_ms", "total_ms")
+    __slots__ = ("_serving", "_started", "collected", "collections", "long_pauses", "longest_ms", "total_ms")
 
     def __init__(self) -> None:
         self._started = 0.0
@@ -29,6 +29,7 @@ class GcWatch:
         self.longest_ms = [0.0, 0.0, 0.0]
         self.total_ms = 0.0
         self.long_pauses = 0
+        self.collected = 0  # unreachable objects freed: what reference cycles left behind
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if not self._serving:
@@ -45,6 +46,7 @@ class GcWatch:
         self.collections[generation] += 1
         self.longest_ms[generation] = max(self.longest_ms[generation], pause)
         self.total_ms += pause
+        self.collected += int(info.get("collected", 0))
         if pause > LONG_PAUSE_MS:
             self.long_pauses += 1
 
@@ -55,6 +57,7 @@ class GcWatch:
             "longest_pause_ms": [round(ms, 3) for ms in self.longest_ms],
             "total_pause_ms": round(self.total_ms, 1),
             "pauses_over_20ms": self.long_pauses,
+            "objects_collected": self.collected,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB on Linux
         }
 
