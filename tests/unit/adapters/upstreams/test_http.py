@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
@@ -227,3 +229,33 @@ async def test_logs_never_hold_secrets_or_urls(caplog: pytest.LogCaptureFixture)
     assert caplog.records
     assert SECRET not in caplog.text
     assert "up.test" not in caplog.text
+
+
+async def test_a_finished_upstream_call_leaves_no_reference_cycle() -> None:
+    """httpx binds a response's body stream and the response to each other; left bound, every upstream call
+    (its request, headers and transport response) waited for the collector's full collections."""
+    answers: list[weakref.ref[httpx.Response]] = []
+
+    async def remember(response: httpx.Response) -> None:
+        answers.append(weakref.ref(response))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/stream"):
+            return httpx.Response(200, stream=Chunks(DONE_STREAM))
+        return httpx.Response(200, json={"ok": True})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), event_hooks={"response": [remember]})
+    http = UpstreamHttp(client, decode_error=dialect.decode_error, retry=NO_RETRY)
+    gc.collect()
+    gc.disable()
+    try:
+        assert await http.request_json(UPSTREAM, "POST", URL, headers={}, body={}) == {"ok": True}
+        decoder = dialect.StreamDecoder()
+        events = [e async for e in http.stream(UPSTREAM, URL + "/stream", headers={}, body={}, decoder=decoder)]
+        assert isinstance(events[-1], Finished)
+        del events
+        assert len(answers) == 2
+        assert [answer() for answer in answers] == [None, None]  # freed by reference counting alone
+    finally:
+        gc.enable()
+        await client.aclose()
