@@ -47,12 +47,22 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 CLIENT_CLOSED = 499
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class Exchange:
     """The request as the server handed it over: with the request id, the REQUEST scope's context."""
 
     scope: AsgiScope
     receive: Receive
+
+    def end(self) -> None:
+        """The request is over: let go of what the server handed over. The container keeps its context (some
+        dishka versions in a reference cycle of their own), and with it the request's body and events."""
+        self.scope = {}
+        self.receive = _ended
+
+
+async def _ended() -> Message:
+    return _DISCONNECT
 
 
 class RequestLifetime:
@@ -257,7 +267,8 @@ class RequestScope:
         watched = _Watched(send, (b"request-id", encoded) if dialect == "anthropic" else None)
         disconnected = False
         try:
-            async with root(context={Exchange: Exchange(scope, receive), RequestId: request_id}) as container:
+            exchange = Exchange(scope, receive)
+            async with root(context={Exchange: exchange, RequestId: request_id}) as container:
                 scope[CONTAINER] = container
                 scope[ROOT] = root
                 lifetime = await container.get(RequestLifetime)
@@ -274,6 +285,7 @@ class RequestScope:
                     # The container's context holds the Exchange, which holds ``scope``: without this, every
                     # request left a reference cycle for the garbage collector's oldest generation.
                     scope.pop(CONTAINER, None)
+                    exchange.end()
         finally:
             try:
                 # nginx's convention for a client gone before any answer
