@@ -43,26 +43,32 @@ async def start_together(procs: list[subprocess.Popen[bytes]]) -> None:
 async def test_two_processes_admit_exactly_the_budget_and_the_ledger_equals_the_usage_rows(
     pg: PgDatabase, pg_dsn: str
 ) -> None:
-    workers = [spawn("race", pg_dsn, "key_race", 200) for _ in range(2)]
-    await start_together(workers)
+    for attempt in range(3):  # on a loaded machine one process can take the whole budget before the other starts
+        key = f"key_race_{attempt}"
+        workers = [spawn("race", pg_dsn, key, 200) for _ in range(2)]
+        await start_together(workers)
 
-    results = [orjson.loads(await read_line(w, timeout=120)) for w in workers]
-    for worker in workers:
-        assert worker.wait(30) == 0
+        results = [orjson.loads(await read_line(w, timeout=120)) for w in workers]
+        for worker in workers:
+            assert worker.wait(30) == 0
 
-    assert sum(r["admitted"] for r in results) == 50
-    assert sum(r["refused"] for r in results) == 350
+        assert sum(r["admitted"] for r in results) == 50
+        assert sum(r["refused"] for r in results) == 350
+        settled_tokens = sum(r["tokens"] for r in results)
+        day, month = await PgQuotaLedger(pg).usage(key_id=key, budgets=RACE_BUDGETS, now=AT)
+        assert day.requests == 50
+        assert month.tokens == settled_tokens
+        usage = await pg.pool.fetchrow(
+            "SELECT count(*) AS n, sum(token_count) AS tokens FROM usage_logs WHERE key_id = $1", key
+        )
+        assert (usage["n"], usage["tokens"]) == (50, settled_tokens)
+        states = await pg.pool.fetch(
+            "SELECT state, count(*) AS n FROM quota_reservations WHERE key_id = $1 GROUP BY state", key
+        )
+        assert {r["state"]: r["n"] for r in states} == {"settled": 50}
+        if all(r["admitted"] > 0 for r in results):
+            break
     assert all(r["admitted"] > 0 for r in results), results  # both really raced
-    settled_tokens = sum(r["tokens"] for r in results)
-    day, month = await PgQuotaLedger(pg).usage(key_id="key_race", budgets=RACE_BUDGETS, now=AT)
-    assert day.requests == 50
-    assert month.tokens == settled_tokens
-    usage = await pg.pool.fetchrow(
-        "SELECT count(*) AS n, sum(token_count) AS tokens FROM usage_logs WHERE key_id = 'key_race'"
-    )
-    assert (usage["n"], usage["tokens"]) == (50, settled_tokens)
-    states = await pg.pool.fetch("SELECT state, count(*) AS n FROM quota_reservations GROUP BY state")
-    assert {r["state"]: r["n"] for r in states} == {"settled": 50}
 
 
 async def test_holds_of_a_killed_process_expire_and_are_swept(pg: PgDatabase, pg_dsn: str) -> None:
