@@ -1,7 +1,9 @@
-"""What the same-dialect relays share: body chunks cut into whole SSE events, and the byte search for the events
-the books must read."""
+"""What the same-dialect relays share: body chunks cut into whole SSE events, the relay's feed-and-close skeleton
+around that cut, and the byte search for the events the books must read."""
 
 from __future__ import annotations
+
+from apipod.domain.stream import StreamEvent
 
 END = b"\n\n"
 
@@ -38,7 +40,60 @@ class EventCut:
         return tail.rstrip(b"\n") + END if tail.strip() else b""
 
 
+class EventRelay:
+    """One upstream stream relayed in its own bytes: ``feed`` body chunks as they arrive, then ``close`` at the
+    end of the body; both return canonical events. A dialect's relay reads whole events (``_segment``), sets
+    ``_done`` once its stream ended, and says what a body that ended early means (``_unfinished``).
+    ``pending``: the bytes of the unfinished event held back, for the caller's bound on an event's size."""
+
+    __slots__ = ("_cut", "_done")
+
+    def __init__(self) -> None:
+        self._cut = EventCut()
+        self._done = False
+
+    @property
+    def pending(self) -> int:
+        return self._cut.pending
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        if self._done or not chunk:
+            return []
+        segment = self._cut.feed(chunk)
+        return self._segment(segment) if segment else []
+
+    def close(self) -> list[StreamEvent]:
+        """End of body: an unterminated last event still counts; then the dialect decides what the end means."""
+        if self._done:
+            return []
+        tail = self._cut.rest()
+        events = self._segment(tail) if tail else []
+        if self._ended():
+            return events
+        self._done = True
+        events.extend(self._unfinished())
+        return events
+
+    def _ended(self) -> bool:
+        return self._done  # a call, not the attribute: the checker would take it for still False after the guard
+
+    def _segment(self, segment: bytes) -> list[StreamEvent]:
+        """Whole events (``segment`` ends with a blank line): what goes to the client and to the books."""
+        raise NotImplementedError
+
+    def _unfinished(self) -> list[StreamEvent]:
+        """The body ended before the stream's own end: the events that say how it ends."""
+        raise NotImplementedError
+
+
 def first_of(segment: bytes, markers: tuple[bytes, ...]) -> int:
-    """Where the first of ``markers`` occurs in ``segment``; -1 when none does."""
-    found = [at for at in (segment.find(m) for m in markers) if at >= 0]
-    return min(found) if found else -1
+    """Where the first of ``markers`` occurs in ``segment``; -1 when none does.
+
+    PERF: each search is bounded by the best position found so far, so a marker near the start of a long
+    segment spares the others a full pass."""
+    first = -1
+    for marker in markers:
+        at = segment.find(marker, 0, first + len(marker) if first >= 0 else len(segment))
+        if at >= 0:
+            first = at
+    return first

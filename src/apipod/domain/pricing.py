@@ -36,6 +36,8 @@ def tidy(amount: Decimal) -> Decimal:
 
 def to_units(amount: Decimal) -> int:
     """Integer count of cost units in ``amount`` (rounded up), as the ledgers store money."""
+    if not amount:
+        return 0  # PERF: an unpriced model's every request; skips three decimal operations
     return int(rounded(amount).scaleb(COST_PLACES, context=_CONTEXT))
 
 
@@ -47,6 +49,8 @@ def usage_cost(usage: Usage, prices: ModelPrices) -> Decimal:
     """The cost of ``usage`` at ``prices``: uncached input (input minus cache reads and writes) at the input
     price, cache reads and writes at theirs (the input price when not given), output (reasoning included) at
     the output price; per million tokens, rounded up to the cost unit."""
+    if prices.input is None and prices.output is None and prices.cache_read is None and prices.cache_write is None:
+        return _ZERO  # PERF: an unpriced model costs nothing, without the decimal arithmetic
     cached = usage.cached_input_tokens
     created = usage.cache_creation_input_tokens
     uncached = max(usage.input_tokens - cached - created, 0)

@@ -114,10 +114,13 @@ class StreamFailed:
 class Relayed:
     """Whole SSE events of the upstream's stream, already in the client's dialect, written as they are (the
     same-dialect relay: no decoding and re-encoding per event). ``events`` counts them: about a token each,
-    the estimate of an answer whose usage never came."""
+    the estimate of an answer whose usage never came. ``arguments``: how many of the bytes are in events that
+    carry a tool call's arguments (0 when none do): the relay does not parse them, so their size is what the
+    upstream's ``max_response_bytes`` bounds."""
 
     data: bytes
     events: int = 1
+    arguments: int = 0
 
 
 StreamEvent = (

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from apipod.entrypoints.cli.gc_watch import GcWatch
+from apipod.entrypoints.cli.gc_watch import GcWatch, LoopStalls
 
 
 def test_every_collection_after_start_up_is_counted_by_generation_with_its_pause() -> None:
@@ -48,3 +50,21 @@ def test_the_report_is_written_when_the_process_exits(tmp_path: Path) -> None:
     report = json.loads(written.read_text())
     assert report["collections"][2] >= 1
     assert written.name == f"gc-{report['pid']}.json"
+
+
+async def test_the_loop_probe_reports_how_long_the_loop_was_held() -> None:
+    stalls = LoopStalls()
+    stalls.start_here()
+    await asyncio.sleep(0.03)
+    assert stalls.ticks >= 1
+    time.sleep(0.12)  # one piece of work holding the loop
+    await asyncio.sleep(0.02)
+    assert stalls.longest_ms >= 100
+    assert stalls.over_20ms >= 1
+    assert stalls.over_100ms >= 1
+
+
+def test_the_loop_probe_does_not_start_off_a_loop() -> None:
+    stalls = LoopStalls()
+    stalls.start_here()
+    assert stalls.loop is None

@@ -101,6 +101,14 @@ class Deadline:
             message = f"The upstream call took longer than {timeouts.total:g} seconds."
         return UpstreamTimeoutError(message, upstream=self._upstream.name)
 
+    def drain(self, seconds: float) -> None:
+        """The answer is complete: what is left of the body gets ``seconds`` more (no longer than ``total``).
+        PERF: the call's own timer moves, so the last read needs no timeout scope of its own."""
+        self._handle.cancel()
+        self._first_bound = False
+        self.awaiting_first = False
+        self._handle = self._loop.call_at(min(self._loop.time() + seconds, self._total_at), self._fire)
+
     def cancel(self) -> None:
         """The call is over: disarm the timer."""
         self._handle.cancel()

@@ -339,8 +339,8 @@ class UpstreamHttp:
             if not gate.open:
                 raise UpstreamUnavailableError("The upstream's stream ended without an answer.", upstream=upstream.name)
             if gate.finished:
-                deadline.cancel()
-                await _drain(chunks)
+                deadline.drain(_DRAIN_TIMEOUT)
+                await _drain(chunks, deadline)
         finally:
             deadline.cancel()
             with contextlib.suppress(httpx.HTTPError):
@@ -392,9 +392,6 @@ class UpstreamHttp:
         raise error
 
 
-_TOOL_CALLS = b'"tool_calls"'
-
-
 class _ArgumentsCap:
     """Counts each streamed tool call's argument text (``ToolCallDelta`` fragments, by call key) and raises
     ``UpstreamResponseTooLargeError`` past ``max_response_bytes``. Only counted, never joined: apipod relays
@@ -412,9 +409,9 @@ class _ArgumentsCap:
         kind = type(event)
         if kind is ToolCallDelta:
             self._add(event.key, len(event.fragment))  # type: ignore[union-attr]
-        elif kind is Relayed and _TOOL_CALLS in event.data:  # type: ignore[union-attr]
+        elif kind is Relayed and event.arguments:  # type: ignore[union-attr]
             # relayed chunks are not parsed: their size bounds the arguments in them (one count per stream)
-            self._add(-1, len(event.data))  # type: ignore[union-attr]
+            self._add(-1, event.arguments)  # type: ignore[union-attr]
 
     def _add(self, key: int, length: int) -> None:
         size = self._sizes.get(key, 0) + length
@@ -450,13 +447,16 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(parts)[:_ERROR_BODY_LIMIT]
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    """Reads the body to its end (briefly) after the last event, so the connection goes back to the pool
-    instead of being closed with bytes unread."""
-    with contextlib.suppress(httpx.HTTPError, TimeoutError):
-        async with asyncio.timeout(_DRAIN_TIMEOUT):
-            async for _ in chunks:
-                pass
+async def _drain(chunks: AsyncIterator[bytes], deadline: Deadline) -> None:
+    """Reads the body to its end (briefly: ``deadline`` was set to drain) after the last event, so the connection
+    goes back to the pool instead of being closed with bytes unread."""
+    with contextlib.suppress(httpx.HTTPError, UpstreamTimeoutError):
+        await deadline.run(_read_to_end(chunks))
+
+
+async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+    async for _ in chunks:
+        pass
 
 
 async def _close(response: httpx.Response) -> None:

@@ -20,57 +20,36 @@ import attrs
 import orjson
 
 from apipod.dialects._event_cut import END as _END
-from apipod.dialects._event_cut import EventCut, first_of
+from apipod.dialects._event_cut import EventRelay, first_of
 from apipod.dialects.anthropic.stream_decoder import StreamDecoder
 from apipod.domain.stream import Finished, MessageStarted, Relayed, StreamEvent, StreamFailed
 
 _MARKERS = (b'"type":"message_', b'"type": "message_', b'"type":"error"', b'"type": "error"')
 _MODEL = b'"model":'
 _CONTENT = (b'"type":"content_block_', b'"type": "content_block_')
+_ARGUMENTS = b"input_json_delta"  # the delta that streams a tool's input
 
 
-class StreamRelay:
+class StreamRelay(EventRelay):
     """One upstream stream: ``feed`` body chunks, then ``close``; both return canonical events (see the OpenAI
     relay, dialects/openai/stream_relay.py). ``pending``: the bytes of the unfinished event held back."""
 
-    __slots__ = ("_books", "_cut", "_done", "_held", "_model", "_open", "_rewrite")
+    __slots__ = ("_books", "_held", "_model", "_open", "_rewrite")
 
     def __init__(self, *, model: str) -> None:
+        super().__init__()
         self._books = StreamDecoder()
         self._model = orjson.dumps(model)
-        self._cut = EventCut()
         self._held = b""  # events before the first content event
         self._open = False  # content went out: from now on bytes pass as they come
-        self._done = False
         self._rewrite: tuple[bytes, bytes] | None = None
 
-    @property
-    def pending(self) -> int:
-        return self._cut.pending
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        if self._done or not chunk:
-            return []
-        segment = self._cut.feed(chunk)
-        return self._segment(segment) if segment else []
-
-    def close(self) -> list[StreamEvent]:
-        """End of body: the decoder decides whether the answer was complete."""
-        if self._done:
-            return []
-        events: list[StreamEvent] = []
-        if tail := self._cut.rest():
-            events = self._segment(tail)
-        if self._ended():
-            return events
-        self._done = True
+    def _unfinished(self) -> list[StreamEvent]:
+        """The decoder decides whether the answer was complete."""
         books = self._books.close()
         if self._held and any(type(e) is Finished for e in books):
-            events.append(Relayed(self._held, self._held.count(b"data:")))
-        return events + books
-
-    def _ended(self) -> bool:
-        return self._done
+            return [_relayed(self._held), *books]
+        return books
 
     def _segment(self, segment: bytes) -> list[StreamEvent]:
         if self._rewrite is None and not self._open:
@@ -81,11 +60,11 @@ class StreamRelay:
             return self._one_by_one(segment)
         marked = _first_marker(segment)
         if marked < 0:
-            return [Relayed(segment, segment.count(b"data:"))]
+            return [_relayed(segment)]
         cut = segment.rfind(_END, 0, marked) + 2 if marked else 0
         events: list[StreamEvent] = []
         if cut > 1:
-            events.append(Relayed(segment[:cut], segment[:cut].count(b"data:")))
+            events.append(_relayed(segment[:cut]))
         events.extend(self._one_by_one(segment[cut:] if cut > 1 else segment))
         return events
 
@@ -123,7 +102,12 @@ class StreamRelay:
     def _flush(self, kept: list[bytes]) -> list[StreamEvent]:
         data = self._held + (_END.join(kept) + _END if kept else b"")
         self._held = b""
-        return [Relayed(data, data.count(b"data:"))] if data else []
+        return [_relayed(data)] if data else []
+
+
+def _relayed(data: bytes) -> Relayed:
+    """Whole events passed on; their size counts against the bound on a tool input when one is streamed in them."""
+    return Relayed(data, data.count(b"data:"), len(data) if _ARGUMENTS in data else 0)
 
 
 def _ordered(books: list[StreamEvent], relayed: list[StreamEvent]) -> list[StreamEvent]:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from apipod.dialects._event_cut import END as _END
-from apipod.dialects._event_cut import EventCut, first_of
+from apipod.dialects._event_cut import EventRelay, first_of
 from apipod.dialects.openai.mapping import finish_from_wire, usage_from_wire
 from apipod.dialects.openai.stream_decoder import stream_error
 from apipod.domain.stream import Finished, MessageStarted, Relayed, StreamEvent, StreamFailed, UsageReported
@@ -38,53 +38,29 @@ _CUT_OFF = "The upstream stream ended before the answer was finished."
 _MALFORMED = "The upstream sent a malformed stream chunk."
 
 
-class StreamRelay:
+class StreamRelay(EventRelay):
     """One upstream stream. ``feed`` takes body chunks as they arrive, ``close`` the end of the body; both return
     canonical events: ``MessageStarted(relayed=True)`` first, then ``Relayed`` frames, with ``UsageReported``,
     ``Finished`` or ``StreamFailed`` where the stream says so. ``pending`` is the size of the unfinished event
     held back (for the caller's bound on an event's size)."""
 
-    __slots__ = ("_cut", "_done", "_finish", "_include_usage", "_model", "_rewrite", "_started", "_tools")
+    __slots__ = ("_finish", "_include_usage", "_model", "_rewrite", "_started", "_tools")
 
     def __init__(self, *, model: str, include_usage: bool) -> None:
+        super().__init__()
         self._model = orjson.dumps(model)
         self._include_usage = include_usage
-        self._cut = EventCut()
         self._started = False
         self._finish: object = None  # the upstream's finish_reason once seen
         self._tools = False
-        self._done = False
         self._rewrite: tuple[bytes, bytes] | None = None
 
-    @property
-    def pending(self) -> int:
-        return self._cut.pending
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        if self._done or not chunk:
-            return []
-        segment = self._cut.feed(chunk)
-        return self._segment(segment) if segment else []
-
-    def close(self) -> list[StreamEvent]:
-        """End of body: an unterminated last event still counts; a stream that never finished was cut off."""
-        if self._done:
-            return []
-        events: list[StreamEvent] = []
-        if tail := self._cut.rest():
-            events = self._segment(tail)
-        if self._ended():
-            return events
-        self._done = True
+    def _unfinished(self) -> list[StreamEvent]:
+        """A stream that never finished was cut off; one that finished without ``[DONE]`` gets it."""
         if self._finish is None:
-            events.append(StreamFailed("upstream", _CUT_OFF))
-            return events
-        events.append(Relayed(DONE_FRAME, 0))  # some upstreams end with the finish chunk, never "[DONE]"
-        events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._tools)))
-        return events
-
-    def _ended(self) -> bool:
-        return self._done
+            return [StreamFailed("upstream", _CUT_OFF)]
+        # some upstreams end with the finish chunk, never "[DONE]"
+        return [Relayed(DONE_FRAME, 0), Finished(finish_from_wire(self._finish, saw_tool_call=self._tools))]
 
     def _segment(self, segment: bytes) -> list[StreamEvent]:
         """Whole events: passed on, unless one of them is what the books or the client's options need."""
@@ -102,23 +78,24 @@ class StreamRelay:
             self._learn(segment)
         if self._rewrite is not None:
             segment = segment.replace(*self._rewrite)
-        if not self._tools and _TOOLS in segment:
+        tools = _TOOLS in segment  # one search serves the finish's mapping and the bound on the arguments
+        if tools:
             self._tools = True
         marked = _first_marker(segment)
         if marked < 0:
-            events.append(self._passed(segment))
+            events.append(self._passed(segment, tools))
             return events
         # the events before the first marked one pass whole; from it on, one by one (the last few of a stream)
         cut = segment.rfind(_END, 0, marked) + 2 if marked else 0
         if cut > 1:
-            events.append(self._passed(segment[:cut]))
-        events.extend(self._one_by_one(segment[cut:] if cut > 1 else segment))
+            events.append(self._passed(segment[:cut], tools))
+        events.extend(self._one_by_one(segment[cut:] if cut > 1 else segment, tools))
         return events
 
-    def _passed(self, segment: bytes) -> Relayed:
-        if self._finish is None and (_FINISH[0] in segment or _FINISH[1] in segment):
+    def _passed(self, segment: bytes, tools: bool) -> Relayed:
+        if self._finish is None:
             self._finish = _finish_of(segment)
-        return Relayed(segment, segment.count(b"data:"))
+        return Relayed(segment, segment.count(b"data:"), len(segment) if tools else 0)
 
     def _start(self, segment: bytes) -> MessageStarted | StreamFailed:
         """The first event: an error (failed over, nothing was sent), else the upstream's id and model."""
@@ -157,7 +134,7 @@ class StreamRelay:
                     return
             at = segment.find(_MODEL, start)
 
-    def _one_by_one(self, segment: bytes) -> list[StreamEvent]:
+    def _one_by_one(self, segment: bytes, tools: bool) -> list[StreamEvent]:
         """The slow path, for the last events of a stream: usage read (and its chunk dropped when the client did
         not ask for usage), an error turned into the failure event, ``[DONE]`` ending the stream."""
         kept: list[bytes] = []
@@ -177,7 +154,7 @@ class StreamRelay:
                 error = chunk.get("error") if isinstance(chunk, dict) else None
                 books.append(stream_error(error or "The upstream reported an error."))
                 self._done = True
-                return _relayed(kept) + books
+                return _relayed(kept, tools) + books
             if _USAGE[0] in payload or _USAGE[1] in payload:
                 chunk = _loads(payload)
                 if isinstance(chunk, dict):
@@ -191,7 +168,7 @@ class StreamRelay:
             elif self._finish is None and (_FINISH[0] in payload or _FINISH[1] in payload):
                 self._finish = _reason(_loads(payload))
             kept.append(block)
-        events = _relayed(kept) + books
+        events = _relayed(kept, tools) + books
         if self._done:
             events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._tools)))
         return events
@@ -214,10 +191,11 @@ def _first_marker(segment: bytes) -> int:
     return first_of(segment, _MARKERS)
 
 
-def _relayed(blocks: list[bytes]) -> list[StreamEvent]:
+def _relayed(blocks: list[bytes], tools: bool) -> list[StreamEvent]:
     if not blocks:
         return []
-    return [Relayed(_END.join(blocks) + _END, len(blocks))]
+    data = _END.join(blocks) + _END
+    return [Relayed(data, len(blocks), len(data) if tools else 0)]
 
 
 def _payload(block: bytes) -> bytes | None:

@@ -3,10 +3,15 @@ makes ``apipod serve`` (each worker) time every collection through ``gc.callback
 collections per generation, the longest and the total pause, the pauses over 20 ms, and the peak RSS. Only
 collections after start-up count (after the ``gc.freeze()`` that ends it).
 
+It also times the event loop itself (``LoopStalls``): how late a 10 ms timer fires is how long the loop was
+busy with other work in one go. A long request tail with short stalls is requests waiting their turn in a
+busy loop (queueing); long stalls are one piece of work holding everything up (a pause, a blocking call).
+
 Off unless asked: a callback on every collection is cheap but not free, and the figures are for a bench run."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import gc
 import json
@@ -17,14 +22,60 @@ from pathlib import Path
 from typing import Any
 
 LONG_PAUSE_MS = 20.0  # the performance target's limit on one pause
+STALL_TICK = 0.01  # the loop probe's period (seconds)
+
+
+class LoopStalls:
+    """How late a periodic timer fires on the event loop: the loop's longest stretches of work."""
+
+    __slots__ = ("_due", "longest_ms", "loop", "over_20ms", "over_100ms", "ticks")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self.ticks = 0
+        self.longest_ms = 0.0
+        self.over_20ms = 0
+        self.over_100ms = 0
+
+    def start_here(self) -> None:
+        """Start timing the loop this thread runs; nothing when it runs none (an executor's thread)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.loop = loop
+        self._due = loop.time() + STALL_TICK
+        loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self.loop is not None
+        now = self.loop.time()
+        late = (now - self._due) * 1000
+        self.ticks += 1
+        self.longest_ms = max(self.longest_ms, late)
+        self.over_20ms += late > LONG_PAUSE_MS
+        self.over_100ms += late > 100
+        self._due = now + STALL_TICK
+        self.loop.call_at(self._due, self._tick)
 
 
 class GcWatch:
-    __slots__ = ("_serving", "_started", "collected", "collections", "long_pauses", "longest_ms", "total_ms")
+    __slots__ = (
+        "_serving",
+        "_started",
+        "collected",
+        "collections",
+        "long_pauses",
+        "longest_ms",
+        "stalls",
+        "total_ms",
+    )
 
     def __init__(self) -> None:
         self._started = 0.0
         self._serving = False
+        self.stalls = LoopStalls()
         self.collections = [0, 0, 0]
         self.longest_ms = [0.0, 0.0, 0.0]
         self.total_ms = 0.0
@@ -38,6 +89,8 @@ class GcWatch:
             if phase != "start" or gc.get_freeze_count() == 0:
                 return
             self._serving = True
+        if self.stalls.loop is None:
+            self.stalls.start_here()
         if phase == "start":
             self._started = time.perf_counter()
             return
@@ -59,6 +112,9 @@ class GcWatch:
             "pauses_over_20ms": self.long_pauses,
             "objects_collected": self.collected,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB on Linux
+            "loop_stall_longest_ms": round(self.stalls.longest_ms, 1),
+            "loop_stalls_over_20ms": self.stalls.over_20ms,
+            "loop_stalls_over_100ms": self.stalls.over_100ms,
         }
 
 

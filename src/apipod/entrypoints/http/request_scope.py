@@ -282,9 +282,8 @@ class RequestScope:
                         task.uncancel()
                 finally:
                     disconnected = lifetime.disconnected
-                    # The container's context holds the Exchange, which holds ``scope``: without this, every
-                    # request left a reference cycle for the garbage collector's oldest generation.
-                    scope.pop(CONTAINER, None)
+                    # The container's context holds the Exchange, which holds ``scope`` (and ``scope`` the
+                    # container): without this, every request left a reference cycle for the garbage collector.
                     exchange.end()
         finally:
             try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import attrs
 import httpx
 import pytest
 
 from apipod.adapters.retry import NO_RETRY
 from apipod.adapters.upstreams.anthropic import AnthropicUpstream
+from apipod.application.ports import UpstreamCall
 from apipod.dialects import anthropic as dialect
 from apipod.dialects import openai as openai_dialect
 from apipod.domain.catalog import UpstreamKind
@@ -23,6 +25,7 @@ from apipod.domain.errors import (
 from apipod.domain.stream import (
     Finished,
     MessageStarted,
+    Relayed,
     StreamEvent,
     StreamFailed,
     TextDelta,
@@ -288,3 +291,25 @@ async def test_list_models_follows_pages(upstream: AnthropicUpstream, fake_anthr
 
 async def test_list_models_of_the_fake(upstream: AnthropicUpstream) -> None:
     assert await upstream.list_models(call().upstream) == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+
+
+async def test_relayed_tool_input_is_bounded_by_the_response_cap(
+    upstream: AnthropicUpstream, fake_anthropic: FakeAnthropic
+) -> None:
+    """The same-dialect relay does not parse content events, yet an endless tool input still ends the stream."""
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    start = {"type": "message_start", "message": {"id": "msg_1", "model": MODEL, "usage": {"input_tokens": 9}}}
+    pieces = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "a" * 500}}
+        for _ in range(10)
+    ]
+    frames = anthropic_frames([start, {"type": "content_block_start", "index": 0, "content_block": tool}, *pieces])
+    fake_anthropic.reply_sse(frames, delay=0.01)
+    bounded = attrs.evolve(call().upstream, max_response_bytes=2000)
+    request = dialect.decode_request(claude_request(stream=True), {})
+
+    events = await collect(upstream.stream(UpstreamCall(bounded, call().account, call().model), request))
+
+    assert any(isinstance(e, Relayed) for e in events)  # the relay, not the decoder, carried the stream
+    assert isinstance(events[-1], StreamFailed)
+    assert "2000 bytes" in events[-1].message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -13,6 +14,7 @@ import pytest
 from httpx_aiohttp import AiohttpTransport
 
 from apipod.adapters.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from apipod.adapters.upstreams import _http
 from apipod.adapters.upstreams._http import (
     UpstreamHttp,
     http_timeout,
@@ -198,6 +200,26 @@ async def test_stream_drains_the_body_after_the_last_event() -> None:
     events = [e async for e in http.stream(UPSTREAM, URL, headers={}, body={}, decoder=dialect.StreamDecoder())]
     assert events[1:] == [TextDelta("Hi"), Finished(events[-1].reason)]  # type: ignore[union-attr]
     assert body.read == 3  # read to the end so the connection can go back to the pool
+
+
+async def test_draining_a_body_that_never_ends_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the last event the rest of the body gets a moment, not the call's whole ``total``: the client's
+    stream ends on time even when the upstream holds its connection open."""
+
+    class Stalls(Chunks):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield DONE_STREAM
+            await asyncio.Event().wait()
+            yield b""
+
+    monkeypatch.setattr(_http, "_DRAIN_TIMEOUT", 0.05)
+    body = Stalls()
+    http = core(lambda r: httpx.Response(200, stream=body))
+    started = time.monotonic()
+    events = [e async for e in http.stream(UPSTREAM, URL, headers={}, body={}, decoder=dialect.StreamDecoder())]
+    assert isinstance(events[-1], Finished)
+    assert time.monotonic() - started < 2  # the call's total is 600 s
+    assert body.closed
 
 
 async def test_stream_that_ends_with_only_message_started_is_raised() -> None:
