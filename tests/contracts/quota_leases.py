@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 
@@ -182,6 +183,26 @@ class QuotaLeaseContract:
         (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
         assert use.tokens == 10_000
 
+    async def test_a_lease_whose_closing_write_is_under_way_is_waited_for_before_a_refusal(
+        self, exact: HoldingLedger
+    ) -> None:
+        """The linger ended and the lease's closing write is still going (a slow database): a request that needs
+        that room waits for the write instead of being refused."""
+        budgets = (Budget(window=DAY, tokens=10_000),)
+        written = asyncio.Event()
+        ledger = LeasedQuotaLedger(cast(HoldingLedger, _SlowClose(exact, written)), linger=0.01, share=1.0)
+        first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
+        await ledger.settle(first, tokens=1000, now=NOW)  # its lease lingers with the rest of the room
+        await asyncio.sleep(0.05)  # the linger ended: the lease is retired, its closing write waits on the database
+        asyncio.get_running_loop().call_later(0.05, written.set)
+
+        big = await ledger.reserve(key_id="k", budgets=budgets, tokens=9000, now=NOW, ttl=60)
+
+        await ledger.settle(big, tokens=9000, now=NOW)
+        await ledger.close()
+        (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
+        assert use.tokens == 10_000
+
     async def test_close_gives_every_lease_back(self, exact: HoldingLedger, pending_holds: PendingHolds) -> None:
         ledger = LeasedQuotaLedger(exact)
         await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=100, now=NOW, ttl=60)
@@ -212,3 +233,18 @@ class QuotaLeaseContract:
         day, _ = await exact.usage(key_id="k", budgets=budgets, now=NOW)
         assert 45 <= admitted <= 50
         assert day.requests == admitted
+
+
+class _SlowClose:
+    """A HoldingLedger whose lease closing writes wait for ``written`` (a slow or busy database)."""
+
+    def __init__(self, exact: HoldingLedger, written: asyncio.Event) -> None:
+        self._exact = exact
+        self._written = written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._exact, name)
+
+    async def close_hold(self, hold_id: str, **amounts: Any) -> None:
+        await self._written.wait()
+        await self._exact.close_hold(hold_id, **amounts)

@@ -326,8 +326,13 @@ class LeasedQuotaLedger(QuotaLedger):
         return held
 
     async def _trim(self, key: _LeaseKey) -> bool:
-        """Give the unused room of this process's leases on ``key`` back; True when any went back."""
+        """Give the unused room of this process's leases on ``key`` back; True when any went back. That includes
+        a lingering lease whose closing write is under way: its room is on its way back, so it is waited for
+        (rather than a refusal while the database still counts it)."""
         gave = False
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+            gave = True
         for held in list(self._leases.get(key, ())):
             unused = _counted(held.lease.unused(), held.rows)
             held.lease.draining = True
