@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,6 +188,66 @@ async def test_usage_rows_are_written_in_batches(db: SqliteDatabase) -> None:
 
     total = await db.run(lambda conn: conn.execute("SELECT COUNT(*) FROM usage_records").fetchone()[0])
     assert total == 50
+
+
+class _CountedWrites:
+    """Counts the database calls that write usage rows, and how many rows each wrote."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.batches: list[int] = []
+        run = db.run
+
+        async def counted(fn: Any) -> Any:
+            rows = getattr(fn, "keywords", {}).get("rows")
+            if rows is not None:
+                self.batches.append(len(rows))
+            return await run(fn)
+
+        db.run = counted  # type: ignore[method-assign]
+
+
+async def _rows_written(db: SqliteDatabase) -> int:
+    return int(await db.run(lambda conn: conn.execute("SELECT COUNT(*) FROM usage_records").fetchone()[0]))
+
+
+async def test_usage_rows_recorded_apart_share_one_transaction(db: SqliteDatabase) -> None:
+    writes = _CountedWrites(db)
+    log = SqliteUsageLog(db, gather_seconds=30)
+    for i in range(20):
+        await log.record(make_record(f"req_{i}"))
+        await asyncio.sleep(0)  # the writer gets a turn between rows, as between requests
+
+    assert writes.batches == []  # still gathering
+    await asyncio.wait_for(log.flush(), 5)  # a flush ends the gathering at once
+
+    assert writes.batches == [20]
+    assert await _rows_written(db) == 20
+
+
+async def test_gathered_usage_rows_are_written_without_a_flush(db: SqliteDatabase) -> None:
+    log = SqliteUsageLog(db, gather_seconds=0.01)
+    for i in range(3):
+        await log.record(make_record(f"req_{i}"))
+    for _ in range(200):
+        if await _rows_written(db) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await _rows_written(db) == 3
+    assert log.backlog() == 0
+
+
+async def test_a_full_batch_is_written_without_waiting_for_the_gathering(db: SqliteDatabase) -> None:
+    writes = _CountedWrites(db)
+    log = SqliteUsageLog(db, batch_size=5, gather_seconds=30)
+    for i in range(5):
+        await log.record(make_record(f"req_{i}"))
+        await asyncio.sleep(0)
+    for _ in range(200):
+        if writes.batches:
+            break
+        await asyncio.sleep(0.01)
+
+    assert writes.batches == [5]
 
 
 async def test_usage_buffer_applies_back_pressure(db: SqliteDatabase) -> None:
