@@ -24,6 +24,7 @@ from types import FrameType
 
 import uvicorn
 
+from apipod.entrypoints.http.burst_accept import BurstAcceptServer
 from apipod.entrypoints.http.serving import Serving
 
 log = logging.getLogger("apipod")
@@ -41,6 +42,29 @@ class GracefulServer(uvicorn.Server):
         self.grace = grace
         self._signalled = False
         self._drain_until: float | None = None
+        self._listeners: list[BurstAcceptServer] = []
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up (the lifespan), with the sockets served by ``BurstAcceptServer`` instead of the
+        loop's own listener, which takes one connection per turn of the loop (burst_accept.py)."""
+        if sockets is None:
+            sockets = [self.config.bind_socket()]  # as uvicorn binds host and port, and logs where
+        await super().startup(sockets=[])  # the lifespan; no listener of uvicorn's
+        if self.should_exit:  # the lifespan's start-up failed
+            return
+        loop = asyncio.get_running_loop()
+        config, state, app_state = self.config, self.server_state, self.lifespan.state
+
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=state, app_state=app_state, _loop=loop
+            )
+            return made
+
+        for sock in sockets:
+            listener = BurstAcceptServer(sock, protocol, backlog=config.backlog)
+            listener.start(loop)
+            self._listeners.append(listener)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """A signal handler (so it only sets flags). uvicorn's own is not called: it would re-raise the
@@ -68,6 +92,8 @@ class GracefulServer(uvicorn.Server):
         self.serving.begin_draining()
         for server in self.servers:
             server.close()
+        for listener in self._listeners:
+            listener.close()
         for sock in sockets or []:
             sock.close()
         for connection in list(self.server_state.connections):
