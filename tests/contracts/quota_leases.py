@@ -203,6 +203,24 @@ class QuotaLeaseContract:
         (use,) = await exact.usage(key_id="k", budgets=budgets, now=NOW)
         assert use.tokens == 10_000
 
+    async def test_a_lease_whose_closing_write_is_under_way_still_reads_as_its_spend(
+        self, exact: HoldingLedger
+    ) -> None:
+        """Until the closing write commits the database holds the whole lease; the key's use reads its spend."""
+        budgets = (Budget(window=DAY, tokens=10_000),)
+        written = asyncio.Event()
+        ledger = LeasedQuotaLedger(cast(HoldingLedger, _SlowClose(exact, written)), linger=0.01, share=1.0)
+        first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
+        await ledger.settle(first, tokens=700, now=NOW)
+        await asyncio.sleep(0.05)  # the linger ended: the lease is retired, its closing write waits on the database
+
+        (while_writing,) = await ledger.usage(key_id="k", budgets=budgets, now=NOW)
+        written.set()
+        await ledger.close()
+        (after,) = await ledger.usage(key_id="k", budgets=budgets, now=NOW)
+
+        assert (while_writing.tokens, after.tokens) == (700, 700)
+
     async def test_close_gives_every_lease_back(self, exact: HoldingLedger, pending_holds: PendingHolds) -> None:
         ledger = LeasedQuotaLedger(exact)
         await ledger.reserve(key_id="k", budgets=BUDGETS, tokens=100, now=NOW, ttl=60)

@@ -131,6 +131,7 @@ class LeasedQuotaLedger(QuotaLedger):
         self._share = share
         self._linger = linger
         self._closing: set[asyncio.Task[None]] = set()  # lingering leases being written
+        self._writing: list[_Held] = []  # retired leases whose closing write has not returned yet
         self._ids = ids if ids is not None else RandomIdGenerator()
         self._leases: dict[_LeaseKey, list[_Held]] = {}
         self._opening: dict[_LeaseKey, asyncio.Future[None]] = {}
@@ -217,9 +218,12 @@ class LeasedQuotaLedger(QuotaLedger):
 
     async def usage(self, *, key_id: str, budgets: tuple[Budget, ...], now: datetime) -> tuple[WindowUse, ...]:
         """The database's counters less this process's unused lease room, so a key's use reads the same as
-        without leases (another process's unused room shows as held)."""
+        without leases (another process's unused room shows as held). A lease whose closing write is still
+        on its way counts as open: the database holds all of it until that write commits. (On PostgreSQL
+        the write can commit a moment before it returns; a read in that moment reads low by the room.)"""
         uses = await self._ledger.usage(key_id=key_id, budgets=budgets, now=now)
         leases = [h for (k, _), held in self._leases.items() if k == key_id for h in held]
+        leases += [h for h in self._writing + self._unfinished if h.key[0] == key_id]
         if not leases:
             return uses
         adjusted = []
@@ -369,6 +373,7 @@ class LeasedQuotaLedger(QuotaLedger):
             held.idle = loop.call_at(held.idle_at + self._linger, self._close_idle, held)
             return
         self._retire(held)
+        self._writing.append(held)  # until its task's write returns (``_close``)
         task = asyncio.get_running_loop().create_task(self._close_quietly(held))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -394,6 +399,8 @@ class LeasedQuotaLedger(QuotaLedger):
         """Write the lease's spend and give the rest back; on a storage failure ``sweep`` tries again (until
         then the database holds the whole lease, which is never too little)."""
         self._retire(held)
+        if held not in self._writing:
+            self._writing.append(held)
         spent = held.lease.spent
         try:
             await self._ledger.close_hold(
@@ -406,6 +413,8 @@ class LeasedQuotaLedger(QuotaLedger):
         except StorageError:
             self._unfinished.append(held)
             raise
+        finally:
+            self._writing.remove(held)
 
     async def _late(self, reservation: Reservation, *, tokens: int, units: int, now: datetime, spent: bool) -> None:
         """A settle or release of a reservation this ledger no longer holds in memory."""
