@@ -133,14 +133,23 @@ class Gateway:
 
     async def apply_catalog(self, catalog: Catalog) -> None:
         """Upsert every upstream, model and plan of ``catalog`` by name (upstreams first, plans last), and
-        set its currency."""
-        await self.catalog.set_currency(catalog.currency)
+        set its currency. What the store holds already, equal, is left alone: each write bumps the catalog's
+        version, and every process (every worker) reloads on a new version; a restart changes nothing."""
+        held = await self.catalog.snapshot()
+        if held.currency != catalog.currency:
+            await self.catalog.set_currency(catalog.currency)
+        upstreams = {upstream.name: upstream for upstream in held.upstreams}
         for upstream in catalog.upstreams:
-            await self.catalog.upsert_upstream(upstream)
+            if upstreams.get(upstream.name) != upstream:
+                await self.catalog.upsert_upstream(upstream)
+        models = {model.name: model for model in held.models}
         for model in catalog.models:
-            await self.catalog.upsert_model(model)
+            if models.get(model.name) != model:
+                await self.catalog.upsert_model(model)
+        plans = {plan.name: plan for plan in held.plans}
         for plan in catalog.plans:
-            await self.catalog.upsert_plan(plan)
+            if plans.get(plan.name) != plan:
+                await self.catalog.upsert_plan(plan)
 
     async def upstream_models(self, provider: str) -> list[str]:
         """The model ids a configured provider offers (for writing ``upstream_model`` in the catalog).
