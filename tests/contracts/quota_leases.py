@@ -189,11 +189,7 @@ class QuotaLeaseContract:
         """The linger ended and the lease's closing write is still going (a slow database): a request that needs
         that room waits for the write instead of being refused."""
         budgets = (Budget(window=DAY, tokens=10_000),)
-        written = asyncio.Event()
-        ledger = LeasedQuotaLedger(cast(HoldingLedger, _SlowClose(exact, written)), linger=0.01, share=1.0)
-        first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
-        await ledger.settle(first, tokens=1000, now=NOW)  # its lease lingers with the rest of the room
-        await asyncio.sleep(0.05)  # the linger ended: the lease is retired, its closing write waits on the database
+        ledger, written = await _closing_slowly(exact, budgets, spent=1000)
         asyncio.get_running_loop().call_later(0.05, written.set)
 
         big = await ledger.reserve(key_id="k", budgets=budgets, tokens=9000, now=NOW, ttl=60)
@@ -208,11 +204,7 @@ class QuotaLeaseContract:
     ) -> None:
         """Until the closing write commits the database holds the whole lease; the key's use reads its spend."""
         budgets = (Budget(window=DAY, tokens=10_000),)
-        written = asyncio.Event()
-        ledger = LeasedQuotaLedger(cast(HoldingLedger, _SlowClose(exact, written)), linger=0.01, share=1.0)
-        first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
-        await ledger.settle(first, tokens=700, now=NOW)
-        await asyncio.sleep(0.05)  # the linger ended: the lease is retired, its closing write waits on the database
+        ledger, written = await _closing_slowly(exact, budgets, spent=700)
 
         (while_writing,) = await ledger.usage(key_id="k", budgets=budgets, now=NOW)
         written.set()
@@ -251,6 +243,19 @@ class QuotaLeaseContract:
         day, _ = await exact.usage(key_id="k", budgets=budgets, now=NOW)
         assert 45 <= admitted <= 50
         assert day.requests == admitted
+
+
+async def _closing_slowly(
+    exact: HoldingLedger, budgets: tuple[Budget, ...], *, spent: int
+) -> tuple[LeasedQuotaLedger, asyncio.Event]:
+    """A leased ledger whose one lease (``spent`` of its first 1,000 tokens used) lingered, was retired, and
+    whose closing write now waits on the database until the returned event is set."""
+    written = asyncio.Event()
+    ledger = LeasedQuotaLedger(cast(HoldingLedger, _SlowClose(exact, written)), linger=0.01, share=1.0)
+    first = await ledger.reserve(key_id="k", budgets=budgets, tokens=1000, now=NOW, ttl=60)
+    await ledger.settle(first, tokens=spent, now=NOW)  # its lease lingers with the rest of the room
+    await asyncio.sleep(0.05)  # the linger ended: the lease is retired, its closing write waits on the database
+    return ledger, written
 
 
 class _SlowClose:

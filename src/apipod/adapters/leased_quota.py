@@ -131,7 +131,7 @@ class LeasedQuotaLedger(QuotaLedger):
         self._share = share
         self._linger = linger
         self._closing: set[asyncio.Task[None]] = set()  # lingering leases being written
-        self._writing: list[_Held] = []  # retired leases whose closing write has not returned yet
+        self._writing: set[_Held] = set()  # retired leases whose closing write has not returned yet
         self._ids = ids if ids is not None else RandomIdGenerator()
         self._leases: dict[_LeaseKey, list[_Held]] = {}
         self._opening: dict[_LeaseKey, asyncio.Future[None]] = {}
@@ -223,7 +223,7 @@ class LeasedQuotaLedger(QuotaLedger):
         the write can commit a moment before it returns; a read in that moment reads low by the room.)"""
         uses = await self._ledger.usage(key_id=key_id, budgets=budgets, now=now)
         leases = [h for (k, _), held in self._leases.items() if k == key_id for h in held]
-        leases += [h for h in self._writing + self._unfinished if h.key[0] == key_id]
+        leases += [h for h in (*self._writing, *self._unfinished) if h.key[0] == key_id]
         if not leases:
             return uses
         adjusted = []
@@ -373,7 +373,7 @@ class LeasedQuotaLedger(QuotaLedger):
             held.idle = loop.call_at(held.idle_at + self._linger, self._close_idle, held)
             return
         self._retire(held)
-        self._writing.append(held)  # until its task's write returns (``_close``)
+        self._writing.add(held)  # from now, not from when its task starts: until the write returns
         task = asyncio.get_running_loop().create_task(self._close_quietly(held))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -399,8 +399,7 @@ class LeasedQuotaLedger(QuotaLedger):
         """Write the lease's spend and give the rest back; on a storage failure ``sweep`` tries again (until
         then the database holds the whole lease, which is never too little)."""
         self._retire(held)
-        if held not in self._writing:
-            self._writing.append(held)
+        self._writing.add(held)
         spent = held.lease.spent
         try:
             await self._ledger.close_hold(
@@ -414,7 +413,7 @@ class LeasedQuotaLedger(QuotaLedger):
             self._unfinished.append(held)
             raise
         finally:
-            self._writing.remove(held)
+            self._writing.discard(held)
 
     async def _late(self, reservation: Reservation, *, tokens: int, units: int, now: datetime, spent: bool) -> None:
         """A settle or release of a reservation this ledger no longer holds in memory."""
