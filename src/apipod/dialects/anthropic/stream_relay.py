@@ -58,6 +58,10 @@ class StreamRelay(EventRelay):
                 segment = segment.replace(*rewrite)
         if not self._open:
             return self._one_by_one(segment)
+        return self._passed(segment)
+
+    def _passed(self, segment: bytes) -> list[StreamEvent]:
+        """Once content went out: the events before the first one the books read pass whole."""
         marked = _first_marker(segment)
         if marked < 0:
             return [_relayed(segment)]
@@ -69,10 +73,20 @@ class StreamRelay(EventRelay):
         return events
 
     def _one_by_one(self, segment: bytes) -> list[StreamEvent]:
-        """Events read singly: the books' events go to the decoder, the rest only decide when bytes may flow."""
+        """Events read singly: the books' events go to the decoder, the rest only decide when bytes may flow.
+
+        PERF: the first content event opens the stream; what follows it in ``segment`` (most of the answer,
+        when the upstream sends it in one piece) goes back to ``_passed`` instead of being read event by event."""
         kept: list[bytes] = []
         books: list[StreamEvent] = []
-        for block in segment.split(_END):
+        opening = not self._open
+        rest = b""
+        at, size = 0, len(segment)
+        while at < size:
+            end = segment.find(_END, at)
+            if end < 0:
+                end = size
+            block, at = segment[at:end], end + 2
             if not block:
                 continue
             marked = _first_marker(block) >= 0
@@ -92,12 +106,18 @@ class StreamRelay(EventRelay):
             kept.append(block)
             if self._done:
                 break
+            if opening and self._open:
+                rest = segment[at:]
+                break
         if self._done:
             self._open = True  # an answer without content (or its end): what was held goes out with it
         if not self._open:
             self._held += _END.join(kept) + _END if kept else b""
             return books
-        return _ordered(books, self._flush(kept))
+        events = _ordered(books, self._flush(kept))
+        if rest:
+            events.extend(self._passed(rest))
+        return events
 
     def _flush(self, kept: list[bytes]) -> list[StreamEvent]:
         data = self._held + (_END.join(kept) + _END if kept else b"")
