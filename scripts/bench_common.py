@@ -56,10 +56,10 @@ def rss_mb(pid: int) -> float:
     return largest
 
 
-def wait_ready(url: str, processes: Sequence[subprocess.Popen[bytes]]) -> None:
+def wait_ready(url: str, processes: Sequence[subprocess.Popen[bytes]], attempts: int = 300) -> None:
     """Polls ``url`` until it answers below 500; stops early when a process of the run has died (its own
     output, above, says why) instead of polling a port nobody will open."""
-    for _ in range(300):
+    for _ in range(attempts):
         if any(p.poll() is not None for p in processes):
             raise SystemExit("a process of the benchmark exited at start (its output is above)")
         with contextlib.suppress(httpx.TransportError):

@@ -245,7 +245,7 @@ def names(value: str, known: Sequence[str]) -> list[str]:
     return chosen
 
 
-def _write_answers(tmp: Path, port: int) -> None:
+def write_answers(tmp: Path, port: int) -> None:
     """nginx's static answers (the bytes bench_upstream.py sends) and its configuration, in ``tmp``."""
     tmp.chmod(0o755)  # nginx's workers (not root) read the answers from here
     (tmp / "completion.json").write_bytes(COMPLETION)
@@ -294,7 +294,7 @@ def run(
     up, gw, fw = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        _write_answers(tmp, up)
+        write_answers(tmp, up)
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
             gc_report = str(tmp / "gc-{pid}.json")  # entrypoints/cli/gc_watch.py
