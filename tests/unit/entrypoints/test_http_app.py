@@ -106,6 +106,20 @@ async def test_admin_needs_the_secret(client: httpx.AsyncClient, secret: str | N
     assert answer.json() == {"error": {"type": "forbidden", "message": "Invalid admin secret."}}
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_an_unknown_admin_path_is_refused_before_it_is_found_missing(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    """Without the secret no caller learns which admin paths exist; with it, the path is simply not found."""
+    for headers in ({}, {"x-admin-secret": "wrong"}):
+        answer = await client.request(method, "/admin/nope/fuzz", headers=headers, content=b'{"type":"mock"}')
+        assert answer.status_code == 403
+        assert answer.json() == {"error": {"type": "forbidden", "message": "Invalid admin secret."}}
+    answer = await client.request(method, "/admin/nope/fuzz", headers={"x-admin-secret": SECRET})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["type"] == "not_found"
+
+
 async def test_openai_chat_round_trip_and_usage(client: httpx.AsyncClient, world: World) -> None:
     key = await new_key(client)
     world.upstream.script("m", text_result("hello!", Usage(input_tokens=9, output_tokens=2)))

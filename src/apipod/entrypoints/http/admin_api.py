@@ -154,3 +154,19 @@ def resources(
         cls = type("AdminPath", (_AdminPath,), responders)
         routes.append((path, cls(methods, admin_secret=admin_secret, max_body_bytes=max_body_bytes, sessions=sessions)))
     return routes
+
+
+class UnknownAdminPath:
+    """A Falcon sink under ``/admin/`` for the paths no admin route has: the caller is checked first, so a
+    caller without the secret learns nothing of which admin paths exist (403, counted by the throttle as any
+    other failed attempt), and one with it gets the plain 404."""
+
+    __slots__ = ("_secret", "_sessions")
+
+    def __init__(self, *, admin_secret: str, sessions: SessionCheck | None = None) -> None:
+        self._secret = admin_secret
+        self._sessions = sessions
+
+    async def __call__(self, req: falcon.asgi.Request, resp: falcon.asgi.Response | None, **_: Any) -> None:
+        await check_admin(req, container_of(req), self._secret, self._sessions)
+        raise falcon.HTTPNotFound()

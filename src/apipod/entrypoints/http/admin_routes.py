@@ -23,7 +23,7 @@ from apipod.domain.catalog import Plan
 from apipod.entrypoints.http import admin_catalog as catalog
 from apipod.entrypoints.http import admin_keys as keys
 from apipod.entrypoints.http import admin_usage as usage
-from apipod.entrypoints.http.admin_api import AdminCall, Answer, Operation, resources
+from apipod.entrypoints.http.admin_api import AdminCall, Answer, Operation, UnknownAdminPath, resources
 from apipod.entrypoints.http.admin_auth import SessionCheck
 from apipod.entrypoints.http.admin_state import live_state
 from apipod.entrypoints.http.openapi import openapi_document
@@ -251,3 +251,5 @@ def add_admin_routes(
         OPERATIONS, admin_secret=admin_secret, max_body_bytes=max_body_bytes, sessions=sessions
     ):
         app.add_route(path, resource)
+    # routes are matched before sinks: this answers only the /admin/ paths none of the above has
+    app.add_sink(UnknownAdminPath(admin_secret=admin_secret, sessions=sessions), prefix="/admin/")
