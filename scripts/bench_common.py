@@ -89,11 +89,13 @@ def apipod(
     port: int,
     workers: str,
     *args: str,
+    prefix: Sequence[str] = (),
     **env: str,
 ) -> subprocess.Popen[bytes]:
     """``apipod serve`` on ``port`` over a fresh SQLite database in ``tmp``, with ``catalog`` (TOML) and the
     benchmark's admin secret; ``env`` adds settings (``HTTP_TRANSPORT``, ``APIPOD_GC_REPORT``). ``stack``
-    stops it. ``args`` go on the command line (``--migrate``)."""
+    stops it. ``args`` go on the command line (``--migrate``); ``prefix`` runs it under another command
+    (valgrind)."""
     (tmp / "catalog.toml").write_text(catalog)
     settings = {
         **os.environ,
@@ -105,7 +107,7 @@ def apipod(
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    command = [sys.executable, "-m", "apipod", "serve", "--workers", workers, *args]
+    command = [*prefix, sys.executable, "-m", "apipod", "serve", "--workers", workers, *args]
     return stack.enter_context(running(command, env=settings, cwd=tmp))
 
 

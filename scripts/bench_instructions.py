@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # the script directory is not a package
-from bench_common import SECRET, create_key, free_port, running, wait_ready  # noqa: E402
+from bench_common import apipod, create_key, free_port, running, wait_ready  # noqa: E402
 from bench_wrk import (  # noqa: E402
     CATALOG,
     FORWARDER,
@@ -123,19 +123,8 @@ def run(scenarios: Sequence[str], targets: Sequence[str], requests: int, small: 
     with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
         tmp = Path(name)
         write_answers(tmp, up)
-        (tmp / "catalog.toml").write_text(CATALOG.format(port=up))
-        settings = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "ADMIN_SECRET": SECRET,
-            "APIPOD_CONFIG": str(tmp / "catalog.toml"),
-            "PORT": str(gw),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-        }
         upstream = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
-        apipod_command = [*grind(tmp, "apipod.out"), sys.executable, "-m", "apipod", "serve", "--workers", "1"]
-        gateway = stack.enter_context(running(apipod_command, env=settings, cwd=tmp))
+        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", prefix=grind(tmp, "apipod.out"))
         forwarder_command = [*grind(tmp, "forwarder.out"), sys.executable, str(FORWARDER), str(fw)]
         forwarder = stack.enter_context(running([*forwarder_command, f"http://127.0.0.1:{up}"]))
         processes = [upstream, gateway, forwarder]
