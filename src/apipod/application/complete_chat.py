@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 from apipod.application.authenticate_key import Principal
 from apipod.application.chat_pipeline import ChatPipeline
 from apipod.application.dispatch import Slot
@@ -34,4 +32,4 @@ class CompleteChat:
         turn, result = await self._pipeline.start(principal, request, request_id, call)
         await self._pipeline.finish(turn, status=UsageStatus.SUCCESS, usage=result.usage)
         origin = turn.slot.call.upstream.kind.value if turn.slot is not None else ""
-        return attrs.evolve(result, model=request.model, origin=origin)
+        return result.shown_as(request.model, origin)

@@ -255,6 +255,8 @@ class Dispatcher:
         """Seconds until the model's rate limits admit one more request (0: now), and which limit.
         With ``count`` the request is counted against each window it fits in."""
         limits = candidate.model.limits
+        if limits.rpm is None and limits.rpd is None and limits.tpm is None:
+            return 0.0, ""  # PERF: the common case, a model without rate limits: nothing to ask the store
         name = candidate.model.name
         check = self._limits.hit if count else self._limits.peek
         for kind, label, window in _RATE_WINDOWS:

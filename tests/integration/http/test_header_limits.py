@@ -84,6 +84,13 @@ def test_oversized_heads_are_431_and_not_buffered(tmp_path: Path) -> None:
             },
         }
 
+        # A complete head within the head's bound, one line of it too long.
+        line = b"X-Long: " + b"b" * 20_000 + b"\r\n"
+        answer = send_head(gateway.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n")
+        status, body = split(answer)
+        assert status == b"HTTP/1.1 431 Request Header Fields Too Large"
+        assert "a request header of 20006 bytes" in body["error"]["message"]  # type: ignore[index]
+
         # The server still serves ordinary requests, and says nothing about the refused values.
         assert httpx.get(f"{gateway.url}/health").status_code == 200
         assert "aaaa" not in gateway.log()

@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apipod.entrypoints.http.header_limits import (
     MAX_HEADER_BYTES,
@@ -96,6 +98,29 @@ async def test_limits_at_the_bound_are_accepted() -> None:
     assert Limits().problem([(b"x", b"a" * (MAX_HEADER_LINE_BYTES - 1))]) is None
     app, _ = await run("/v1/chat/completions", many(MAX_HEADERS))
     assert app.called == 1
+
+
+def test_headers_over_one_lines_limit_in_all_are_still_checked_one_by_one() -> None:
+    two_large = [(b"x-a", b"a" * 10_000), (b"x-b", b"b" * 10_000)]  # 20 KB: past a line's limit, within the total
+    assert Limits().problem(two_large) is None
+    assert Limits(max_line_bytes=9_000).problem(two_large) == "a request header of 10003 bytes (at most 9000)"
+    assert Limits(max_total_bytes=15_000).problem(two_large) == "request headers over 15000 bytes in all"
+
+
+@given(
+    headers=st.lists(st.tuples(st.binary(min_size=1, max_size=40), st.binary(max_size=400)), max_size=12),
+    limits=st.builds(
+        Limits,
+        max_headers=st.integers(1, 12),
+        max_line_bytes=st.integers(1, 500),
+        max_total_bytes=st.integers(1, 2_000),
+    ),
+)
+def test_the_quick_check_of_a_header_list_agrees_with_the_header_by_header_one(
+    headers: Headers, limits: Limits
+) -> None:
+    # a list takes the quick path; the same headers as an iterator are checked one by one
+    assert limits.problem(headers) == limits.problem(iter(headers))
 
 
 async def test_other_scopes_pass_through() -> None:

@@ -210,6 +210,24 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     assert answer.json()["error"]["code"] == "request_too_large"
 
 
+async def test_a_body_sent_in_pieces_without_a_length_is_bounded_too(client: httpx.AsyncClient) -> None:
+    key = await new_key(client)
+
+    async def pieces(body: bytes) -> AsyncIterator[bytes]:  # chunked: no content-length to refuse it early
+        for start in range(0, len(body), 1_000):
+            yield body[start : start + 1_000]
+
+    headers = {"authorization": f"Bearer {key}"}
+    big = orjson.dumps(chat(messages=[{"role": "user", "content": "x" * 20_000}]))
+    answer = await client.post("/v1/chat/completions", headers=headers, content=pieces(big))
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "request_too_large"
+    fits = orjson.dumps(chat(messages=[{"role": "user", "content": "y" * 8_000}]))
+    assert 8_000 < len(fits) <= 10_000
+    answer = await client.post("/v1/chat/completions", headers=headers, content=pieces(fits))
+    assert answer.status_code == 200
+
+
 async def test_exhausted_budget_per_dialect(client: httpx.AsyncClient) -> None:
     key = await new_key(client, tier="tiny")
     ok = await client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=chat())

@@ -1,10 +1,11 @@
 """uvicorn's httptools protocol with bounded request heads, for ``apipod serve`` (issue 9, finding 10).
 
 httptools has no limit of its own: it concatenates an unfinished header value for as long as bytes come, and
-uvicorn collects every header. This subclass stops at the ``header_limits.Limits`` while parsing (too many
-headers, one too large, too large in all) and, for a head that never ends (a 1 MB header line), once more
-than ``max_head_bytes`` arrived before the headers were complete; it answers 431 in the caller's dialect and
-closes the connection. Memory per connection stays within ``max_head_bytes`` plus one read.
+uvicorn collects every header. This subclass stops a head that grows past ``max_head_bytes`` before it is
+complete (a 1 MB header line, thousands of headers), and checks a complete head against the
+``header_limits.Limits`` (too many headers, one too large, too large in all) before the app sees it; it
+answers 431 in the caller's dialect and closes the connection. Memory per connection stays within
+``max_head_bytes`` plus one read.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_pending = True
         self._head_received = 0
-        self._header_count = 0
-        self._header_bytes = 0
         self._refusal: str | None = None
 
     def data_received(self, data: bytes) -> None:
@@ -45,20 +44,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_pending = True
-        self._header_count = self._header_bytes = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        size = len(name) + len(value)
-        self._header_bytes += size
-        self._refusal = self.limits.exceeded(self._header_count, size, self._header_bytes)
-        if self._refusal is not None:
-            raise _HeadTooLargeError(self._refusal)
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # PERF: the limits are checked once per head, on the list uvicorn collected, not header by header:
+        # ``data_received`` bounds what a head can hold before it completes (``max_head_bytes``) either way.
         self._head_pending = False
         self._head_received = 0
+        self._refusal = self.limits.problem(self.headers)
+        if self._refusal is not None:
+            raise _HeadTooLargeError(self._refusal)
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:

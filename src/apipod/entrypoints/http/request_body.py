@@ -16,14 +16,10 @@ async def read_json_object(req: falcon.asgi.Request, limit: int) -> dict[str, An
     length = req.content_length
     if length is not None and length > limit:
         raise RequestTooLargeError(f"The request body is {length} bytes; the limit is {limit}.")
-    chunks = []
-    size = 0
-    async for chunk in req.stream:
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"The request body is over the limit of {limit} bytes.")
-        chunks.append(chunk)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    # At most one read past the limit is held (a chunked body says no length); no async generator per request.
+    data = await req.stream.read(limit + 1)
+    if len(data) > limit:
+        raise RequestTooLargeError(f"The request body is over the limit of {limit} bytes.")
     if not data:
         raise InvalidRequestError("The request body is empty; send a JSON object.")
     try:

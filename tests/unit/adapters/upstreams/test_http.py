@@ -281,3 +281,47 @@ async def test_a_finished_upstream_call_leaves_no_reference_cycle() -> None:
     finally:
         gc.enable()
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "headers", "body"),
+    [
+        ("POST", URL, {"authorization": f"Bearer {SECRET}"}, {"model": "m"}),
+        ("POST", "https://api.test:8443/v1/messages?beta=true", {"x-api-key": "k", "anthropic-version": "1"}, {}),
+        # configured headers that name the client's defaults or the body's type replace them, in any case
+        ("POST", URL, {"User-Agent": "ops/1", "ACCEPT": "text/plain", "Content-Type": "application/x-json"}, [1]),
+        ("POST", URL, {"Host": "virtual.test", "authorization": "Bearer k"}, {"a": "é"}),
+        ("GET", "http://up.test/v1/models", {"authorization": "Bearer k"}, None),
+        ("DELETE", URL, {}, None),
+    ],
+)
+async def test_requests_carry_what_httpxs_build_request_would_put_on_them(
+    method: str, url: str, headers: dict[str, str], body: object
+) -> None:
+    # UpstreamHttp builds its requests itself (PERF); what reaches the upstream must not change
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    await UpstreamHttp(client, decode_error=dialect.decode_error, retry=NO_RETRY).request_json(
+        UPSTREAM, method, url, headers=headers, body=body
+    )
+    content = None if body is None else _http.orjson.dumps(body)
+    named = {name.lower(): value for name, value in headers.items()}  # one of each name, the configured one
+    expected = client.build_request(
+        method,
+        url,
+        headers={"content-type": "application/json", **named} if body is not None else named,
+        content=content,
+        timeout=http_timeout(UPSTREAM.timeouts),
+    )
+    (request,) = sent
+    assert (request.method, request.url) == (expected.method, expected.url)
+    assert sorted((k.lower(), v) for k, v in request.headers.raw) == sorted(
+        (k.lower(), v) for k, v in expected.headers.raw
+    )
+    assert request.content == expected.content
+    assert request.extensions["timeout"] == expected.extensions["timeout"]
