@@ -6,8 +6,10 @@ import time
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent
+from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 from tests.fixture_path import fixture
 
 FIXTURES = [
@@ -108,3 +110,57 @@ def test_fixture_events_have_the_recorded_payloads() -> None:
     assert all(orjson.loads(data)["type"] == name for name, data in events)
     gemini = decode(fixture("gemini/stream_function_call_thought_signature.sse").read_bytes())
     assert all(name is None and data.startswith(b"{") and not data.endswith(b"\r") for name, data in gemini)
+
+
+def spec_events(body: bytes) -> list[SSEEvent]:
+    """The WHATWG event-stream rules applied to a whole body, line by line: the reference the incremental
+    decoder (and its whole-event quick path) must agree with. As ``close()`` does, an event left without its
+    blank line at the end is dispatched."""
+    events: list[SSEEvent] = []
+    name: str | None = None
+    data: list[bytes] = []
+    for line in [*body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"), b""]:
+        if not line:
+            if data:
+                events.append((name, b"\n".join(data)))
+            name, data = None, []
+        elif line.startswith(b":"):
+            continue
+        else:
+            field, colon, value = line.partition(b":")
+            value = value[1:] if colon and value.startswith(b" ") else value
+            if field == b"event":
+                name = value.decode("utf-8", "replace")
+            elif field == b"data":
+                data.append(value)
+    return events
+
+
+_LINES = st.sampled_from(
+    [b"data: {\"a\":1}", b"data:x", b"data: ", b"data", b"event: message_start", b"event:x", b": ping", b"",
+     b"id: 7", b"retry: 10", b"data: two\nlines"]
+)  # fmt: skip
+
+
+@given(
+    lines=st.lists(_LINES, max_size=20),
+    ending=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+)
+def test_any_stream_cut_anywhere_decodes_as_the_spec_reads_it_whole(
+    lines: list[bytes], ending: bytes, cuts: list[int]
+) -> None:
+    body = b"".join(line.replace(b"\n", ending) + ending for line in lines)
+    expected = spec_events(body)
+    for cut in range(len(body) + 1):  # in two at every point: an event's lines on both sides of a read
+        assert decode(body[:cut], body[cut:]) == expected, cut
+    points = sorted({min(cut, len(body)) for cut in cuts})
+    chunks = [body[start:end] for start, end in zip([0, *points], [*points, len(body)], strict=True)]
+    assert decode(*chunks) == expected
+
+
+def test_a_whole_event_over_the_cap_is_refused() -> None:
+    for event in (b"data: " + b"x" * 101 + b"\n\n", b"event: big\ndata: " + b"y" * 101 + b"\n\n"):
+        assert SSEDecoder(max_event_bytes=101).feed(event[:-3] + b"\n\n") != []  # 100 bytes of data: fits
+        with pytest.raises(SSEEventTooLarge):
+            SSEDecoder(max_event_bytes=100).feed(event)
