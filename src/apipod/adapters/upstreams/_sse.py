@@ -19,9 +19,6 @@ SSEEvent = tuple[str | None, bytes]
 
 _LF = b"\n"
 _CR = b"\r"
-_BLANK = b"\n\n"  # a line's end and a blank line: an event's end
-_DATA = b"data: "
-_EVENT = b"event: "
 
 
 class SSEEventTooLarge(Exception):  # noqa: N818 - a condition of the body, raised to stop reading it
@@ -84,47 +81,19 @@ class SSEDecoder:
                 raise SSEEventTooLarge(self._limit)
             self._tail.append(chunk[end + 1 :])
         events: list[SSEEvent] = []
-        # PERF: cut at the blank lines first. Most events are one ``data:`` line, or an ``event:`` line and a
-        # ``data:`` line: read whole, with no line-by-line state. ``complete`` ends just before a line's end,
-        # so with that end put back every piece but the last is one event's lines, dispatched by the blank
-        # line after it; the last piece holds the lines of an event not finished yet.
-        pieces = (complete + _LF).split(_BLANK)
-        last = pieces.pop()
-        limit = self._limit
-        append = events.append
-        whole = not self._data and self._event is None  # nothing pending from an earlier read
-        for piece in pieces:
-            if whole:
-                if piece.startswith(_DATA) and _LF not in piece:
-                    if len(piece) - 6 > limit:
-                        raise SSEEventTooLarge(limit)
-                    append((None, piece[6:]))
-                    continue
-                if piece.startswith(_EVENT):
-                    end = piece.find(_LF)
-                    if end > 0 and piece.startswith(_DATA, end + 1) and piece.find(_LF, end + 1) < 0:
-                        if len(piece) - end - 7 > limit:
-                            raise SSEEventTooLarge(limit)
-                        append((piece[7:end].decode("utf-8", "replace"), piece[end + 7 :]))
-                        continue
-            self._lines(piece, events)
-            self._dispatch(events)  # the blank line after the piece: nothing is pending after it
-            whole = True
-        if last:
-            self._lines(last[:-1], events)
-        return events
-
-    def _lines(self, lines: bytes, events: list[SSEEvent]) -> None:
         line_of = self._line
-        for line in lines.split(_LF):
-            # PERF: the ``data: ...`` line inline
-            if line.startswith(_DATA):
+        for line in complete.split(_LF):
+            # PERF: the two lines of almost every event (``data: ...`` and the blank one) handled inline
+            if not line:
+                self._dispatch(events)
+            elif line.startswith(b"data: "):
                 self._data_size += len(line) - 6
                 if self._data_size > self._limit:
                     raise SSEEventTooLarge(self._limit)
                 self._data.append(line[6:])
             else:
                 line_of(line, events)
+        return events
 
     def close(self) -> list[SSEEvent]:
         """End of body: the unterminated last line and event, if any."""
