@@ -4,7 +4,8 @@ Nothing a client of this gateway legitimately sends comes near the limits (the S
 headers); without them a 1 MB header or 5,000 headers were accepted and held in memory. ``HeaderLimits`` is a
 pure ASGI middleware that checks ``scope["headers"]`` before the app runs, whatever server runs it. The
 server itself must also stop reading an oversized head before it is buffered: ``apipod serve`` does that
-with ``bounded_protocol.BoundedHttpToolsProtocol``, which applies the same ``Limits`` while parsing.
+with ``bounded_protocol.BoundedHttpToolsProtocol``, which bounds a head's bytes while parsing and applies the
+same ``Limits`` to each complete head.
 """
 
 from __future__ import annotations
