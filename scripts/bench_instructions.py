@@ -19,7 +19,9 @@ per transaction than at full speed. Compare builds with this, not with other gat
 
 Needs valgrind (``callgrind_control`` comes with it), nginx and wrk's scenarios from ``bench_wrk.py``.
 Run: .venv/bin/python scripts/bench_instructions.py [--scenario request,stream] [--target apipod,forwarder]
-       [--requests 200]
+       [--requests 200] [--keep DIR]
+``--keep DIR`` leaves each run's callgrind file in ``DIR`` (``callgrind_annotate DIR/apipod-request.callgrind``
+shows which C functions the instructions went to: the interpreter's loop, allocation, the collector, orjson).
 Takes about half a minute per scenario and target.
 """
 
@@ -57,6 +59,18 @@ from bench_wrk import (  # noqa: E402
 )
 
 WARM_UP = 30
+
+# Runs in ``apipod serve`` before it starts: what runs on a clock runs ``factor`` times less often, as much less
+# as valgrind slows each request down. Usage rows then go in batches of the size they have at full speed, and a
+# run counts a few large batches rather than a varying number of small ones. A name that no longer exists
+# stops the run here rather than measure something else.
+DILATE = """
+from apipod.adapters.sqlite.checkpointer import WalCheckpointer
+from apipod.adapters.sqlite.usage import SqliteUsageLog
+
+for _init, _name in ((SqliteUsageLog.__init__, "gather_seconds"), (WalCheckpointer.__init__, "interval")):
+    _init.__kwdefaults__[_name] *= {factor}
+"""
 _TOTALS = re.compile(rb"^totals:\s+(\d+)", re.MULTILINE)
 
 
@@ -70,6 +84,7 @@ class Counted:
         self.pid = pid
         self._out = out
         self._env = {k: v for k, v in os.environ.items() if k != "HOST"} | ({"HOST": host} if host else {})
+        self.last_dump: Path | None = None
 
     def _control(self, *args: str) -> None:
         subprocess.run(["callgrind_control", *args, str(self.pid)], env=self._env, check=True, capture_output=True)
@@ -85,9 +100,10 @@ class Counted:
         self._control("--dump")
         for _ in range(200):  # the dump is written by the process itself, a moment later
             new = set(self._out.parent.glob(f"{self._out.name}*")) - dumps
-            found = [_TOTALS.search(path.read_bytes()) for path in new if path.stat().st_size]
-            if found and found[0] is not None:
-                return int(found[0].group(1))
+            found = [(_TOTALS.search(path.read_bytes()), path) for path in new if path.stat().st_size]
+            if found and found[0][0] is not None:
+                self.last_dump = found[0][1]
+                return int(found[0][0].group(1))
             time.sleep(0.1)
         raise SystemExit(f"callgrind wrote no dump for pid {self.pid}")
 
@@ -108,14 +124,17 @@ def send(port: int, call: Call, requests: int) -> None:
 
 
 def per_request(server: Counted, port: int, call: Call, requests: int, small: int) -> float:
-    return (server.count(port, call, small + requests) - server.count(port, call, small)) / requests
+    shorter = server.count(port, call, small)
+    return (server.count(port, call, small + requests) - shorter) / requests  # the longer run's file is kept
 
 
 def grind(tmp: Path, name: str) -> list[str]:
     return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp / name}"]
 
 
-def run(scenarios: Sequence[str], targets: Sequence[str], requests: int, small: int) -> None:
+def run(
+    scenarios: Sequence[str], targets: Sequence[str], requests: int, small: int, keep: Path | None, dilate: float
+) -> None:
     nginx = nginx_path()
     if nginx is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs nginx and valgrind (apt-get install nginx-light valgrind)")
@@ -124,7 +143,11 @@ def run(scenarios: Sequence[str], targets: Sequence[str], requests: int, small: 
         tmp = Path(name)
         write_answers(tmp, up)
         upstream = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
-        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", prefix=grind(tmp, "apipod.out"))
+        dilated = tmp / "dilated"
+        dilated.mkdir()
+        (dilated / "sitecustomize.py").write_text(DILATE.format(factor=dilate))
+        path = os.pathsep.join([str(dilated), *filter(None, [os.environ.get("PYTHONPATH")])])
+        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", prefix=grind(tmp, "apipod.out"), PYTHONPATH=path)
         forwarder_command = [*grind(tmp, "forwarder.out"), sys.executable, str(FORWARDER), str(fw)]
         forwarder = stack.enter_context(running([*forwarder_command, f"http://127.0.0.1:{up}"]))
         processes = [upstream, gateway, forwarder]
@@ -146,6 +169,9 @@ def run(scenarios: Sequence[str], targets: Sequence[str], requests: int, small: 
                 call = calls(key)[scenario] if target == "apipod" else forwarded(scenario)
                 counts[target] = per_request(server, port, call, requests, small)
                 print(f"{target + ' ' + scenario:<34} {counts[target]:>12,.0f}", flush=True)
+                if keep is not None and server.last_dump is not None:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(server.last_dump, keep / f"{target}-{scenario}.callgrind")
             if len(counts) == 2:
                 print(f"{'ratio ' + scenario:<34} {counts['apipod'] / counts['forwarder']:>12.2f}", flush=True)
 
@@ -156,8 +182,17 @@ def main() -> None:
     parser.add_argument("--target", default=",".join(TARGETS))
     parser.add_argument("--requests", type=int, default=200, help="requests counted (the difference of two runs)")
     parser.add_argument("--small", type=int, default=50, help="the shorter run's requests")
+    parser.add_argument(
+        "--keep", type=Path, help="copy each longer run's callgrind file here, for callgrind_annotate (where in C)"
+    )
+    parser.add_argument(
+        "--dilate",
+        type=float,
+        default=50.0,
+        help="stretch apipod's clock-driven work (usage batches, WAL checkpoints) by this factor: valgrind's slowdown",
+    )
     args = parser.parse_args()
-    run(names(args.scenario, SCENARIOS), names(args.target, TARGETS), args.requests, args.small)
+    run(names(args.scenario, SCENARIOS), names(args.target, TARGETS), args.requests, args.small, args.keep, args.dilate)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
 from apipod.adapters.upstreams._deadline import Deadline
 from apipod.adapters.upstreams._faults import configured_secrets, log_upstream_error
 from apipod.adapters.upstreams._gate import Gate
+from apipod.adapters.upstreams._httpx_headers import headers_of
 from apipod.adapters.upstreams._sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 from apipod.domain.catalog import Timeouts, Upstream
 from apipod.domain.errors import (
@@ -146,7 +147,8 @@ def make_http_client(*, transport: str = "aiohttp", max_connections: int = 1000)
     timeout = http_timeout(Timeouts())
     if transport == "aiohttp":
         import aiohttp
-        from httpx_aiohttp import AiohttpTransport
+
+        from apipod.adapters.upstreams._aiohttp_transport import LeanAiohttpTransport
 
         def session() -> aiohttp.ClientSession:
             # AiohttpTransport's own session, less aiohttp's cookie jar (made on first use, inside the loop)
@@ -155,7 +157,7 @@ def make_http_client(*, transport: str = "aiohttp", max_connections: int = 1000)
             )
             return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-        return _UpstreamClient(transport=AiohttpTransport(limits=limits, client=session), timeout=timeout)
+        return _UpstreamClient(transport=LeanAiohttpTransport(limits=limits, client=session), timeout=timeout)
     if transport == "httpx":
         return _UpstreamClient(limits=limits, timeout=timeout)
     raise ValueError(f"unknown HTTP transport {transport!r}: expected 'aiohttp' or 'httpx'")
@@ -416,12 +418,11 @@ class UpstreamHttp:
         request = httpx.Request(
             method,
             target.url,
-            headers=raw,
             stream=httpx.ByteStream(content or b""),
             extensions={"timeout": _timeout_extension(upstream.timeouts)},
         )
+        request.headers = headers_of(raw)
         request.read()  # the body in memory, as build_request leaves it (a transport may read ``content``)
-        request.headers.encoding = "ascii"  # as encoded above: spares httpx finding it out header by header
         return request
 
 
