@@ -14,14 +14,15 @@ the warm-up and whatever a run costs once.
 Instructions are not time: a cache miss costs the same count as a hit, and apipod touches more memory per
 request than the forwarder, so its CPU-time ratio runs higher than its instruction ratio. And under valgrind
 a request takes ~50 times as long, so what runs on a clock rather than per request (the usage rows gathered
-for 50 ms, the WAL checkpoint every 0.1 s) is counted as if the load were ~50 requests a second: fewer rows
-per transaction than at full speed. Compare builds with this, not with other gateways.
+for 50 ms, the WAL checkpoint every 0.1 s) would run as if the load were ~50 requests a second: fewer rows per
+transaction than at full speed, and a different number of them from run to run. ``--dilate`` (default 50)
+stretches those intervals by as much. Compare builds with this, not with other gateways.
 
 Needs valgrind (``callgrind_control`` comes with it), nginx and wrk's scenarios from ``bench_wrk.py``.
 Run: .venv/bin/python scripts/bench_instructions.py [--scenario request,stream] [--target apipod,forwarder]
-       [--requests 200] [--keep DIR]
+       [--requests 200] [--dilate 50] [--keep DIR]
 ``--keep DIR`` leaves each run's callgrind file in ``DIR`` (``callgrind_annotate DIR/apipod-request.callgrind``
-shows which C functions the instructions went to: the interpreter's loop, allocation, the collector, orjson).
+shows which C functions the instructions went to: the interpreter's loop, allocation, SQLite, httptools).
 Takes about half a minute per scenario and target.
 """
 

@@ -21,7 +21,6 @@ the wire (names compared as HTTP compares them), the same responses and the same
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
 from types import TracebackType
 
 import aiohttp
@@ -77,18 +76,23 @@ class LeanAiohttpTransport(AiohttpTransport):
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response's body, read as httpx-aiohttp's ``AiohttpResponseStream`` reads it."""
+    """The response's body, read as httpx-aiohttp's ``AiohttpResponseStream`` reads it (its own iterator, not an
+    async generator: the event loop registers every async generator in a ``WeakSet`` and drops it again)."""
 
     __slots__ = ("_response",)
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        read = self._response.content.read
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
         with _AIOHTTP_ERRORS:
-            while chunk := await read(_CHUNK):
-                yield chunk
+            chunk = await self._response.content.read(_CHUNK)
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         with _AIOHTTP_ERRORS:

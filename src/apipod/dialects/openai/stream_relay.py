@@ -44,7 +44,7 @@ class StreamRelay(EventRelay):
     ``Finished`` or ``StreamFailed`` where the stream says so. ``pending`` is the size of the unfinished event
     held back (for the caller's bound on an event's size)."""
 
-    __slots__ = ("_finish", "_include_usage", "_model", "_rewrite", "_started", "_tools")
+    __slots__ = ("_finish", "_include_usage", "_learned", "_model", "_rewrite", "_started", "_tools")
 
     def __init__(self, *, model: str, include_usage: bool) -> None:
         super().__init__()
@@ -53,7 +53,8 @@ class StreamRelay(EventRelay):
         self._started = False
         self._finish: object = None  # the upstream's finish_reason once seen
         self._tools = False
-        self._rewrite: tuple[bytes, bytes] | None = None
+        self._learned = False  # the upstream's model name seen (every chunk names it)
+        self._rewrite: tuple[bytes, bytes] | None = None  # None also when the upstream names the client's model
 
     def _unfinished(self) -> list[StreamEvent]:
         """A stream that never finished was cut off; one that finished without ``[DONE]`` gets it."""
@@ -74,9 +75,9 @@ class StreamRelay(EventRelay):
                 self._done = True
                 return [started]
             events.append(started)
-        if self._rewrite is None:
+        if not self._learned:
             self._learn(segment)
-        if self._rewrite is not None:
+        if self._rewrite is not None:  # PERF: a search of the whole segment, spared when the names agree
             segment = segment.replace(*self._rewrite)
         tools = _TOOLS in segment  # one search serves the finish's mapping and the bound on the arguments
         if tools:
@@ -130,7 +131,10 @@ class StreamRelay(EventRelay):
             if segment[start : start + 1] == b'"':
                 end = segment.find(b'"', start + 1)
                 if end > start + 1:
-                    self._rewrite = (segment[at : end + 1], segment[at:start] + self._model)
+                    self._learned = True
+                    named, wanted = segment[at : end + 1], segment[at:start] + self._model
+                    if named != wanted:
+                        self._rewrite = (named, wanted)
                     return
             at = segment.find(_MODEL, start)
 

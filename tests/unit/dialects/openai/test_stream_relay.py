@@ -99,6 +99,23 @@ def test_usage_on_the_finish_chunk_is_kept_for_the_client() -> None:
     assert events[-1] == Finished(FinishReason.MAX_TOKENS)
 
 
+def test_a_stream_that_names_the_clients_model_passes_byte_for_byte() -> None:
+    relay = StreamRelay(model="gpt-4o-mini-2024-07-18", include_usage=True)
+    events = [event for part in STREAM for event in relay.feed(part)] + relay.close()
+
+    assert relayed_bytes(events) == b"".join(STREAM)
+    assert relay._learned
+    assert relay._rewrite is None  # nothing to search for in the chunks that follow
+
+
+def test_the_model_is_learned_once_and_rewritten_in_every_later_piece() -> None:
+    relay = StreamRelay(model="fast", include_usage=True)
+    events = [event for part in STREAM for event in relay.feed(part)] + relay.close()
+
+    assert relay._rewrite == (b'"model":"gpt-4o-mini-2024-07-18"', b'"model":"fast"')
+    assert b"gpt-4o-mini" not in relayed_bytes(events)
+
+
 def test_a_spaced_model_field_is_rewritten_too() -> None:
     spaced = STREAM[0].replace(b'"model":"gpt', b'"model": "gpt')
 
