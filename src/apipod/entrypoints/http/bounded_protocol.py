@@ -6,14 +6,20 @@ complete (a 1 MB header line, thousands of headers), and checks a complete head 
 ``header_limits.Limits`` (too many headers, one too large, too large in all) before the app sees it; it
 answers 431 in the caller's dialect and closes the connection. Memory per connection stays within
 ``max_head_bytes`` plus one read.
+
+It also tells a request that its client went away, by a callback (``client_gone``; issue 10): each request's
+scope carries a ``ClientGone`` for its cycle, and a connection lost before that cycle's response completed
+calls the callback registered there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from apipod.entrypoints.http.client_gone import CLIENT_GONE
 from apipod.entrypoints.http.header_limits import STATUS, Limits, dialect_for, refusal_body
 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers as received, before they are complete
@@ -32,6 +38,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_pending = True
         self._head_received = 0
         self._refusal: str | None = None
+        self.gone_watch: tuple[RequestResponseCycle, Callable[[], None]] | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._head_pending:
@@ -54,6 +61,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             raise _HeadTooLargeError(self._refusal)
         super().on_headers_complete()
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a request for the app
+            extensions = cast("dict[str, object]", self.scope.setdefault("extensions", {}))
+            extensions[CLIENT_GONE] = _ClientGone(self, cycle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        watch, self.gone_watch = self.gone_watch, None
+        super().connection_lost(exc)
+        if watch is not None and not watch[0].response_complete:
+            watch[1]()
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers every parser error with 400; the one our callback raised is a 431.
@@ -82,3 +99,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(head) + body)
         self.transport.close()
         self.logger.warning("refused a request with status %d: %s", STATUS, problem)
+
+
+class _ClientGone:
+    """``client_gone.ClientGone`` for one request (cycle) of one connection."""
+
+    __slots__ = ("_cycle", "_protocol")
+
+    def __init__(self, protocol: BoundedHttpToolsProtocol, cycle: RequestResponseCycle) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        cycle = self._cycle
+        if cycle.response_complete:
+            return
+        if cycle.disconnected:
+            callback()
+            return
+        self._protocol.gone_watch = (cycle, callback)
+        # as uvicorn's receive() does before it waits: a transport paused for flow control sees no close
+        self._protocol.flow.resume_reading()
+
+    def unwatch(self) -> None:
+        watch = self._protocol.gone_watch
+        if watch is not None and watch[0] is self._cycle:
+            self._protocol.gone_watch = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NewType, TypeVar
 from urllib.parse import parse_qs
 
@@ -25,6 +25,7 @@ from apipod.application.gateway import Gateway
 from apipod.application.ports import REQUEST_NOTES, Clock, FinishedRequest, IdGenerator, RequestNotes, Telemetry
 from apipod.domain.errors import AuthenticationError, StorageError
 from apipod.entrypoints.http.admin_guard import AdminGuard
+from apipod.entrypoints.http.client_gone import ClientGone, client_gone_of
 from apipod.entrypoints.http.errors import is_gemini_path
 from apipod.entrypoints.http.streaming import ASGIApp, CoalescingSend, Receive, Send
 from apipod.entrypoints.http.streaming import Scope as AsgiScope
@@ -71,12 +72,15 @@ class RequestLifetime:
     ``watch()`` (after the body is read) starts listening for the disconnect; from then on, a client that
     goes away cancels the request at once, whether it is still waiting for the upstream's first event or
     streaming, so the upstream call is cancelled and the books closed without waiting for the next chunk.
+    Under ``apipod serve`` the server says so by a callback (``client_gone``); under any other server a task
+    waits on ``receive()`` for the disconnect.
     """
 
-    __slots__ = ("_closers", "_gone", "_receive", "_task", "_watcher", "disconnected", "responded")
+    __slots__ = ("_closers", "_gone", "_hook", "_receive", "_task", "_watcher", "disconnected", "responded")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, client_gone: ClientGone | None = None) -> None:
         self._receive = receive
+        self._hook = client_gone
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
@@ -88,12 +92,14 @@ class RequestLifetime:
         self._closers.append(close)
 
     def watch(self) -> None:
-        if self._watcher is None:
+        if self._hook is not None:
+            self._hook.watch(self._client_left)  # the server's callback: receive() stays the server's own
+        elif self._watcher is None:
             self._gone = asyncio.Event()
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def receive(self) -> Message:
-        """The app's ``receive``: while watching, the watcher alone reads from the server."""
+        """The app's ``receive``: while a task watches, the watcher alone reads from the server."""
         if self._gone is None:
             return await self._receive()
         await self._gone.wait()
@@ -108,9 +114,12 @@ class RequestLifetime:
             # CancelledError, whose traceback holds this frame, which holds the request: a reference cycle per
             # request, left for the full collections (the garbage collector's longest pauses) to find.
             return
+        self._client_left()
+
+    def _client_left(self) -> None:
         self.disconnected = True
-        assert self._gone is not None
-        self._gone.set()
+        if self._gone is not None:
+            self._gone.set()
         if not self.responded and self._task is not None:
             self._task.cancel()
 
@@ -120,6 +129,9 @@ class RequestLifetime:
         watcher, self._watcher, self._task = self._watcher, None, None
         if watcher is not None:
             watcher.cancel()
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook.unwatch()
         closers, self._closers = self._closers, []
         for close in closers:
             try:
@@ -140,13 +152,8 @@ class HttpRequestProvider(Provider):
         """One failure table per process: the throttle of wrong admin secrets."""
         return AdminGuard()
 
-    @provide
-    async def lifetime(self, exchange: Exchange) -> AsyncIterator[RequestLifetime]:
-        lifetime = RequestLifetime(exchange.receive)
-        try:
-            yield lifetime
-        finally:
-            await lifetime.close()
+    # made and closed by ``RequestScope`` (PERF: no async generator provider per request)
+    lifetime = from_context(provides=RequestLifetime, scope=Scope.REQUEST)
 
     @provide
     async def principal(self, exchange: Exchange, authenticate: AuthenticateKey) -> Principal:
@@ -268,23 +275,28 @@ class RequestScope:
         disconnected = False
         try:
             exchange = Exchange(scope, receive)
-            async with root(context={Exchange: exchange, RequestId: request_id}) as container:
-                scope[CONTAINER] = container
-                scope[ROOT] = root
-                lifetime = await container.get(RequestLifetime)
-                try:
-                    await self._app(scope, lifetime.receive, CoalescingSend(watched, header, lifetime))
-                except asyncio.CancelledError:
-                    if not lifetime.disconnected:
-                        raise
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
-                finally:
-                    disconnected = lifetime.disconnected
-                    # The container's context holds the Exchange, which holds ``scope`` (and ``scope`` the
-                    # container): without this, every request left a reference cycle for the garbage collector.
-                    exchange.end()
+            lifetime = RequestLifetime(receive, client_gone_of(scope))
+            try:
+                context = {Exchange: exchange, RequestId: request_id, RequestLifetime: lifetime}
+                async with root(context=context) as container:
+                    scope[CONTAINER] = container
+                    scope[ROOT] = root
+                    try:
+                        await self._app(scope, lifetime.receive, CoalescingSend(watched, header, lifetime))
+                    except asyncio.CancelledError:
+                        if not lifetime.disconnected:
+                            raise
+                        task = asyncio.current_task()
+                        if task is not None:
+                            task.uncancel()
+                    finally:
+                        disconnected = lifetime.disconnected
+                        # The container's context holds the Exchange, which holds ``scope`` (and ``scope`` the
+                        # container): without this, every request left a reference cycle for the garbage
+                        # collector.
+                        exchange.end()
+            finally:
+                await lifetime.close()  # after the REQUEST scope's own closing, as when dishka closed it last
         finally:
             try:
                 # nginx's convention for a client gone before any answer
