@@ -66,11 +66,16 @@ async def served() -> AsyncIterator[Callable[[App], Any]]:
         await task
 
 
+async def ask(served: Any, app: App) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``app`` served, and a connection to it that has sent one request."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", await served(app))
+    writer.write(REQUEST)
+    return reader, writer
+
+
 async def test_the_server_calls_back_when_the_client_leaves_while_the_app_waits(served: Any) -> None:
     app = App()
-    port = await served(app)
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(REQUEST)
+    _, writer = await ask(served, app)
     await asyncio.wait_for(app.watching.wait(), 5)
     assert app.gone == []
     writer.close()
@@ -84,9 +89,7 @@ async def test_the_server_calls_back_when_the_client_leaves_while_the_app_waits(
 
 async def test_no_call_back_once_the_response_is_complete(served: Any) -> None:
     app = App()
-    port = await served(app)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(REQUEST)
+    reader, writer = await ask(served, app)
     await asyncio.wait_for(app.watching.wait(), 5)
     app.release.set()
     assert (await asyncio.wait_for(reader.readuntil(b"ok"), 5)).startswith(b"HTTP/1.1 200")
@@ -97,9 +100,7 @@ async def test_no_call_back_once_the_response_is_complete(served: Any) -> None:
 
 async def test_a_client_already_gone_is_told_at_once(served: Any) -> None:
     app = App(after_disconnect=True)
-    port = await served(app)
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(REQUEST)
+    _, writer = await ask(served, app)
     await asyncio.sleep(0.1)
     writer.close()
     await asyncio.wait_for(app.watching.wait(), 5)
@@ -109,12 +110,12 @@ async def test_a_client_already_gone_is_told_at_once(served: Any) -> None:
 
 async def test_each_request_of_a_keep_alive_connection_has_its_own_hook(served: Any) -> None:
     app = App()
-    port = await served(app)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    for _ in range(2):
-        app.watching.clear()
-        app.release.clear()
-        writer.write(REQUEST)
+    reader, writer = await ask(served, app)
+    for round_ in range(2):
+        if round_:
+            app.watching.clear()
+            app.release.clear()
+            writer.write(REQUEST)
         await asyncio.wait_for(app.watching.wait(), 5)
         app.release.set()
         await asyncio.wait_for(reader.readuntil(b"ok"), 5)
