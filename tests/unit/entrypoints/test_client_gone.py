@@ -4,7 +4,9 @@ socket, and ``RequestLifetime`` using it in place of a task that waits on ``rece
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -125,6 +127,42 @@ async def test_each_request_of_a_keep_alive_connection_has_its_own_hook(served: 
     writer.close()
     await asyncio.sleep(0.1)
     assert app.gone == []
+
+
+class Probe:
+    """Put into a request's scope: alive for as long as the scope is."""
+
+
+async def test_a_finished_requests_scope_is_freed_without_the_collector(served: Any) -> None:
+    """The scope holds the hook; the hook must not hold the scope's cycle strongly, or every request is left in a
+    reference cycle for the garbage collector's full collections."""
+    app = App()
+    probes: list[weakref.ref[Probe]] = []
+    inner = app.__call__
+
+    async def probed(scope: dict[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
+        probe = scope["probe"] = Probe()
+        probes.append(weakref.ref(probe))
+        del probe
+        await inner(scope, receive, send)
+
+    gc.collect()
+    gc.disable()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", await served(probed))
+        for _ in range(2):
+            app.watching.clear()
+            app.release.clear()
+            writer.write(REQUEST)
+            await asyncio.wait_for(app.watching.wait(), 5)
+            app.release.set()
+            await asyncio.wait_for(reader.readuntil(b"ok"), 5)
+        app.hooks.clear()
+        await asyncio.sleep(0.05)
+        assert probes[0]() is None  # the first request's scope: the connection has moved on to the second
+        writer.close()
+    finally:
+        gc.enable()
 
 
 class Hook:

@@ -14,6 +14,7 @@ calls the callback registered there.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -102,17 +103,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _ClientGone:
-    """``client_gone.ClientGone`` for one request (cycle) of one connection."""
+    """``client_gone.ClientGone`` for one request (cycle) of one connection. The cycle is held weakly: the cycle
+    holds the scope and the scope holds this, so a strong reference would leave a reference cycle per request for
+    the garbage collector."""
 
     __slots__ = ("_cycle", "_protocol")
 
     def __init__(self, protocol: BoundedHttpToolsProtocol, cycle: RequestResponseCycle) -> None:
         self._protocol = protocol
-        self._cycle = cycle
+        self._cycle = weakref.ref(cycle)
 
     def watch(self, callback: Callable[[], None]) -> None:
-        cycle = self._cycle
-        if cycle.response_complete:
+        cycle = self._cycle()
+        if cycle is None or cycle.response_complete:
             return
         if cycle.disconnected:
             callback()
@@ -123,5 +126,5 @@ class _ClientGone:
 
     def unwatch(self) -> None:
         watch = self._protocol.gone_watch
-        if watch is not None and watch[0] is self._cycle:
+        if watch is not None and watch[0] is self._cycle():
             self._protocol.gone_watch = None
