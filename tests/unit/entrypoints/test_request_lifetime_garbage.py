@@ -58,10 +58,12 @@ async def test_a_whole_request_through_the_app_leaves_no_cycle() -> None:
         sent.append(message)
 
     class Body:
-        """The server's ``receive``: one body, then nothing more."""
+        """The server's ``receive``: one body, then nothing more. Like uvicorn's (a bound method of the request's
+        cycle, which holds the scope), it holds the request's scope."""
 
         def __init__(self, body: bytes) -> None:
             self.body = body
+            self.scope: dict[str, Any] = {}
 
         async def __call__(self) -> dict[str, Any]:
             if self.body:
@@ -98,7 +100,8 @@ async def test_a_whole_request_through_the_app_leaves_no_cycle() -> None:
         gone = weakref.ref(receive)
 
         async def request(body: Body) -> None:
-            await app(scope("/v1/chat/completions", [(b"authorization", b"Bearer " + key)]), body, send)
+            body.scope = scope("/v1/chat/completions", [(b"authorization", b"Bearer " + key)])
+            await app(body.scope, body, send)
 
         await asyncio.get_running_loop().create_task(request(receive))
         del receive

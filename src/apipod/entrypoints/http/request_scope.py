@@ -127,6 +127,10 @@ class RequestLifetime:
         """Stop watching and run every closer, each on its own. The tasks are let go (the watcher's context
         holds this request's objects: kept, the pair would be a reference cycle per request)."""
         watcher, self._watcher, self._task = self._watcher, None, None
+        # The container's context holds this lifetime, and the server's ``receive`` (uvicorn's: a method of the
+        # request's cycle) holds the scope, which holds the container: let go of it, or every request is left in
+        # a reference cycle for the garbage collector.
+        self._receive = _ended
         if watcher is not None:
             watcher.cancel()
         hook, self._hook = self._hook, None
