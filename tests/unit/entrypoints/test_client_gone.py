@@ -110,17 +110,21 @@ async def test_a_client_already_gone_is_told_at_once(served: Any) -> None:
     app.release.set()
 
 
-async def test_each_request_of_a_keep_alive_connection_has_its_own_hook(served: Any) -> None:
-    app = App()
-    reader, writer = await ask(served, app)
-    for round_ in range(2):
-        if round_:
-            app.watching.clear()
-            app.release.clear()
-            writer.write(REQUEST)
+async def answer_in_turn(app: App, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: int) -> None:
+    """``count`` requests one after the other on one connection, each let through and answered."""
+    for _ in range(count):
+        app.watching.clear()
+        app.release.clear()
+        writer.write(REQUEST)
         await asyncio.wait_for(app.watching.wait(), 5)
         app.release.set()
         await asyncio.wait_for(reader.readuntil(b"ok"), 5)
+
+
+async def test_each_request_of_a_keep_alive_connection_has_its_own_hook(served: Any) -> None:
+    app = App()
+    reader, writer = await asyncio.open_connection("127.0.0.1", await served(app))
+    await answer_in_turn(app, reader, writer, 2)
     first, second = app.hooks
     assert first is not second
     first.watch(lambda: app.gone.append("late"))  # a finished request's hook watches nothing
@@ -150,13 +154,7 @@ async def test_a_finished_requests_scope_is_freed_without_the_collector(served: 
     gc.disable()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", await served(probed))
-        for _ in range(2):
-            app.watching.clear()
-            app.release.clear()
-            writer.write(REQUEST)
-            await asyncio.wait_for(app.watching.wait(), 5)
-            app.release.set()
-            await asyncio.wait_for(reader.readuntil(b"ok"), 5)
+        await answer_in_turn(app, reader, writer, 2)
         app.hooks.clear()
         await asyncio.sleep(0.05)
         assert probes[0]() is None  # the first request's scope: the connection has moved on to the second
