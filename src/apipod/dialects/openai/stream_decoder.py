@@ -30,12 +30,14 @@ from apipod.domain.stream import (
 )
 
 _DONE = b"[DONE]"
+_TEXT_AT = b'"delta":{"content":'
+"""Where a text-only chunk's text starts, when the upstream writes JSON without spaces (OpenAI does)."""
 
 
 class StreamDecoder:
     """Decodes one upstream stream. Tool-call keys are ordinals of the calls in this answer."""
 
-    __slots__ = ("_calls", "_count", "_done", "_finish", "_started")
+    __slots__ = ("_calls", "_count", "_done", "_finish", "_shape", "_started")
 
     def __init__(self) -> None:
         self._started = False
@@ -43,6 +45,7 @@ class StreamDecoder:
         self._finish: object = None  # the upstream's finish_reason, applied at the end
         self._calls: dict[int, tuple[int, str]] = {}  # wire index -> (key, id) of the call open there
         self._count = 0  # calls started so far: the next call's key
+        self._shape: tuple[bytes, bytes, int, int] | None = None  # see _learn
 
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
         """One SSE event (``event`` name is unused by this dialect). ``[DONE]`` finishes the stream."""
@@ -51,6 +54,14 @@ class StreamDecoder:
         data = data.strip()
         if not data:
             return []
+        shape = self._shape
+        if shape is not None and data.startswith(shape[0]) and data.endswith(shape[1]):
+            try:
+                text = orjson.loads(data[shape[2] : len(data) - shape[3]])
+            except orjson.JSONDecodeError:
+                text = None  # not one JSON value: parsed whole below
+            if type(text) is str:
+                return [TextDelta(text)] if text else []
         if data == _DONE:
             return self._end()
         try:
@@ -64,7 +75,10 @@ class StreamDecoder:
         if error:
             self._done = True
             return [stream_error(error)]
-        return self._chunk(chunk)
+        events = self._chunk(chunk)
+        if shape is None and len(events) == 1 and type(events[0]) is TextDelta and self._text_only(chunk):
+            self._learn(data, events[0].text)
+        return events
 
     def close(self) -> list[StreamEvent]:
         """End of body. Without ``[DONE]`` a stream that gave a finish reason is complete (some upstreams
@@ -110,6 +124,37 @@ class StreamDecoder:
         if usage is not None:
             events.append(UsageReported(usage_from_wire(usage)))
         return events
+
+    def _text_only(self, chunk: dict[str, Any]) -> bool:
+        """Whether ``chunk`` is a chunk of text and nothing else: one choice whose delta is its content."""
+        choices = chunk.get("choices")
+        if chunk.get("usage") is not None or type(choices) is not list:
+            return False
+        if len(choices) != 1 or type(choices[0]) is not dict or choices[0].get("finish_reason") is not None:
+            return False
+        delta = choices[0].get("delta")
+        return type(delta) is dict and len(delta) == 1 and type(delta.get("content")) is str
+
+    def _learn(self, data: bytes, text: str) -> None:
+        """Learn the bytes around a text-only chunk's text, so that the stream's next text chunks are read
+        without parsing the whole chunk.
+
+        PERF: an upstream repeats every byte of a text chunk but its text (the id, the model, the time it
+        began), and most chunks are text. A chunk that starts with the learned head and ends with the learned
+        tail, with one JSON string between them, is that same chunk with another text: the same events as a
+        full parse gives, at the cost of comparing two byte strings and reading one JSON string. Any other
+        chunk (a tool call, the finish, usage, a field that changes per chunk) is parsed whole."""
+        if data.count(_TEXT_AT) != 1:
+            return  # spaces in the JSON, or the words elsewhere too: not worth the risk
+        start = data.index(_TEXT_AT) + len(_TEXT_AT)
+        if data[start : start + 1] != b'"':
+            return
+        end = data.find(b'"', start + 1)
+        while end > 0 and _escaped(data, end):
+            end = data.find(b'"', end + 1)
+        if end < 0 or _json_string(data[start : end + 1]) != text:
+            return
+        self._shape = (data[:start], data[end + 1 :], start, len(data) - end - 1)
 
     def _delta(self, delta: Mapping[str, Any], events: list[StreamEvent]) -> None:
         thinking = reasoning_text(delta)
@@ -162,6 +207,24 @@ class StreamDecoder:
         events: list[StreamEvent] = [] if self._started else [MessageStarted()]
         events.append(Finished(finish_from_wire(self._finish, saw_tool_call=self._count > 0)))
         return events
+
+
+def _json_string(token: bytes) -> str | None:
+    """``token`` read as one JSON string, or None when it is anything else (another value, several values,
+    an unfinished string)."""
+    try:
+        value = orjson.loads(token)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is str else None
+
+
+def _escaped(data: bytes, quote: int) -> bool:
+    """Whether the quote at ``quote`` is escaped: preceded by an odd number of backslashes."""
+    run = 0
+    while data[quote - run - 1] == 0x5C:
+        run += 1
+    return run % 2 == 1
 
 
 def stream_error(error: object) -> StreamFailed:
