@@ -4,7 +4,7 @@ the response), the flush interval, and the shutdown's error event."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping, Sequence
 from typing import Any
 
 from apipod.domain.stream import StreamEvent, StreamFailed, TextDelta
@@ -42,20 +42,21 @@ class Encoder:
 
 
 class Upstream:
-    """Events released one by one by the test; records whether it was closed."""
+    """Events released by the test, each a read of its own unless put as a batch; records whether it was
+    closed."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[StreamEvent | Sequence[StreamEvent] | None] = asyncio.Queue()
         self.closed = False
 
     def __aiter__(self) -> Upstream:
         return self
 
-    async def __anext__(self) -> StreamEvent:
+    async def __anext__(self) -> Sequence[StreamEvent]:
         item = await self.queue.get()
         if item is None:
             raise StopAsyncIteration
-        return item
+        return item if isinstance(item, Sequence) else (item,)
 
     async def aclose(self) -> None:
         self.closed = True
@@ -170,3 +171,26 @@ async def test_a_flush_interval_joins_the_events_of_the_window() -> None:
     assert out.bodies() == [b"a"]
     await asyncio.sleep(0.06)
     assert out.bodies() == [b"a", b"bc"]
+
+
+async def test_the_events_of_one_read_are_encoded_each_and_written_together() -> None:
+    out = Recorder()
+    send = CoalescingSend(out, HEADER, Lifetime())
+    upstream = Upstream()
+    await upstream.queue.put((TextDelta(text="a"), TextDelta(text="b"), TextDelta(text="c")))
+    await upstream.queue.put(TextDelta(text="d"))
+    await upstream.queue.put(None)
+    control = StreamControl(set(), interval=0, keepalive=PING)
+    await relay(send, frames(upstream, Encoder(), control))
+    assert out.bodies() == [b"text:a\n\ntext:b\n\ntext:c\n\n", b"text:d\n\n", b""]
+
+
+async def test_a_failure_inside_a_read_goes_out_alone_after_what_came_before_it() -> None:
+    out = Recorder()
+    send = CoalescingSend(out, HEADER, Lifetime())
+    upstream = Upstream()
+    failure = StreamFailed(kind="upstream", message="broke")
+    await upstream.queue.put((TextDelta(text="a"), TextDelta(text="b"), failure))
+    control = StreamControl(set(), interval=0, keepalive=PING)
+    await relay(send, frames(upstream, Encoder(), control))
+    assert out.bodies() == [b"text:a\n\ntext:b\n\n", b"error:broke\n\n", b""]

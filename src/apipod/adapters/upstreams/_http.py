@@ -29,6 +29,7 @@ import httpx
 import orjson
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._batched import BatchedStream
 from apipod.adapters.upstreams._deadline import Deadline
 from apipod.adapters.upstreams._faults import configured_secrets, log_upstream_error
 from apipod.adapters.upstreams._gate import Gate
@@ -258,7 +259,7 @@ class UpstreamHttp:
             await _close(response)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def stream(
+    def stream(
         self,
         upstream: Upstream,
         url: str,
@@ -267,15 +268,28 @@ class UpstreamHttp:
         body: Any,
         decoder: EventDecoder | None = None,
         relay: ChunkDecoder | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> BatchedStream:
         """POST ``body`` and relay the SSE answer as canonical events, following ``UpstreamClient.stream``:
         failures before the first event are raised, later ones end the stream with ``StreamFailed``. That
         includes the bounds: ``first_event``/``total`` (``UpstreamTimeoutError``), ``max_event_bytes`` and a
         tool call's arguments past ``max_response_bytes`` (``UpstreamResponseTooLargeError``).
 
-        The request opens on the first ``__anext__`` and closes however the generator ends, so closing it
-        early cancels the upstream request.
+        The events come one by one or per network read (``batches()``). The request opens on the first read
+        and closes however the stream ends, so closing it early cancels the upstream request.
         """
+        if relay is None and decoder is None:
+            raise TypeError("stream() needs a decoder or a relay")
+        return BatchedStream(self._batches(upstream, url, headers, body, decoder, relay))
+
+    async def _batches(
+        self,
+        upstream: Upstream,
+        url: str,
+        headers: Mapping[str, str],
+        body: Any,
+        decoder: EventDecoder | None,
+        relay: ChunkDecoder | None,
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         deadline = Deadline(upstream)
         try:
             response = await deadline.run(self._open(upstream, "POST", url, headers, body))
@@ -290,10 +304,8 @@ class UpstreamHttp:
         chunked: ChunkDecoder
         if relay is not None:
             chunked = relay
-        elif decoder is not None:
-            chunked = _SSEChunks(SSEDecoder(upstream.max_event_bytes), decoder)
         else:
-            raise TypeError("stream() needs a decoder or a relay")
+            chunked = _SSEChunks(SSEDecoder(upstream.max_event_bytes), cast(EventDecoder, decoder))
         event_limit = upstream.max_event_bytes or sys.maxsize
         arguments = _ArgumentsCap(upstream)
         try:
@@ -317,27 +329,37 @@ class UpstreamHttp:
                         continue
                     if deadline.awaiting_first:
                         deadline.first_event()
-                    for event in gate.admit(events, upstream):
-                        arguments.count(event)
-                        yield event
+                    batch = gate.admit(events, upstream)
+                    if batch:
+                        fit = arguments.fit(batch)
+                        if fit < len(batch):  # a tool call's arguments grew past the cap: what came before goes out
+                            if fit:
+                                yield batch[:fit]
+                            raise arguments.error()
+                        yield batch
                     if gate.done:
                         break
                 if not gate.done:
-                    for event in gate.admit(chunked.close(), upstream):
-                        arguments.count(event)
-                        yield event
+                    batch = gate.admit(chunked.close(), upstream)
+                    if batch:
+                        fit = arguments.fit(batch)
+                        if fit < len(batch):
+                            if fit:
+                                yield batch[:fit]
+                            raise arguments.error()
+                        yield batch
             except (httpx.HTTPError, SSEEventTooLarge, UpstreamTimeoutError, UpstreamResponseTooLargeError) as exc:
                 error = _stream_error(upstream, exc)
                 if not gate.open:
                     raise error from exc
-                yield StreamFailed("upstream", error.message)
+                yield [StreamFailed("upstream", error.message)]
                 return
             except asyncio.CancelledError:
                 if not deadline.absorbs():
                     raise
                 if not gate.open:
                     raise deadline.error() from None
-                yield StreamFailed("upstream", deadline.error().message)
+                yield [StreamFailed("upstream", deadline.error().message)]
                 return
             if not gate.open:
                 raise UpstreamUnavailableError("The upstream's stream ended without an answer.", upstream=upstream.name)
@@ -448,10 +470,10 @@ def _timeout_extension(timeouts: Timeouts) -> dict[str, float | None]:
 
 
 class _ArgumentsCap:
-    """Counts each streamed tool call's argument text (``ToolCallDelta`` fragments, by call key) and raises
-    ``UpstreamResponseTooLargeError`` past ``max_response_bytes``. Only counted, never joined: apipod relays
-    fragments as they come, but whoever assembles them (the caller's SDK) must not be handed an endless call.
-    Lengths are characters, which the cap's bytes bound within UTF-8's factor; arguments are mostly ASCII."""
+    """Counts each streamed tool call's argument text (``ToolCallDelta`` fragments, by call key) against
+    ``max_response_bytes``. Only counted, never joined: apipod relays fragments as they come, but whoever
+    assembles them (the caller's SDK) must not be handed an endless call. Lengths are characters, which the
+    cap's bytes bound within UTF-8's factor; arguments are mostly ASCII."""
 
     __slots__ = ("_limit", "_sizes", "_upstream")
 
@@ -460,22 +482,30 @@ class _ArgumentsCap:
         self._limit = upstream.max_response_bytes
         self._sizes: dict[int, int] = {}
 
-    def count(self, event: StreamEvent) -> None:
-        kind = type(event)
-        if kind is ToolCallDelta:
-            self._add(event.key, len(event.fragment))  # type: ignore[union-attr]
-        elif kind is Relayed and event.arguments:  # type: ignore[union-attr]
-            # relayed chunks are not parsed: their size bounds the arguments in them (one count per stream)
-            self._add(-1, event.arguments)  # type: ignore[union-attr]
+    def fit(self, batch: list[StreamEvent]) -> int:
+        """How many of ``batch``'s events fit: its length, or the position of the one past the cap."""
+        for position, event in enumerate(batch):
+            kind = type(event)
+            if kind is ToolCallDelta:
+                if not self._add(event.key, len(event.fragment)):  # type: ignore[union-attr]
+                    return position
+            elif kind is Relayed and event.arguments and not self._add(-1, event.arguments):  # type: ignore[union-attr]
+                # relayed chunks are not parsed: their size bounds the arguments in them (one count per stream)
+                return position
+        return len(batch)
 
-    def _add(self, key: int, length: int) -> None:
+    def error(self) -> UpstreamResponseTooLargeError:
+        return UpstreamResponseTooLargeError(
+            f"A tool call's arguments from the upstream are longer than {self._limit} bytes.",
+            upstream=self._upstream.name,
+        )
+
+    def _add(self, key: int, length: int) -> bool:
         size = self._sizes.get(key, 0) + length
         if size > self._limit:
-            raise UpstreamResponseTooLargeError(
-                f"A tool call's arguments from the upstream are longer than {self._limit} bytes.",
-                upstream=self._upstream.name,
-            )
+            return False
         self._sizes[key] = size
+        return True
 
 
 def _stream_error(upstream: Upstream, exc: Exception) -> UpstreamError:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import platform
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
 import httpx
 
 from apipod.adapters.retry import DEFAULT_RETRY, RetryPolicy
+from apipod.adapters.upstreams._batched import BatchedStream
 from apipod.adapters.upstreams._http import UpstreamHttp
 from apipod.adapters.upstreams.antigravity_auth import AccessToken, GoogleTokens
 from apipod.adapters.upstreams.antigravity_errors import AccessTokenRejectedError, error_decoder
@@ -120,14 +121,15 @@ class AntigravityUpstream(UpstreamClient):
 
         return await self._generate(call, attempt)
 
-    async def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, call: UpstreamCall, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return BatchedStream(self._batches(call, request))
+
+    async def _batches(self, call: UpstreamCall, request: ChatRequest) -> AsyncGenerator[Sequence[StreamEvent], None]:
         model = call.model.upstream_model
         body = build_body(request, model=model, stream=True)
         names = tool_names(request, model)
 
-        async def attempt(
-            host: str, token: AccessToken, project: str
-        ) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+        async def attempt(host: str, token: AccessToken, project: str) -> tuple[BatchedStream, Sequence[StreamEvent]]:
             events = self._http.stream(
                 call.upstream,
                 f"{host}/v1internal:streamGenerateContent?alt=sse",
@@ -136,21 +138,21 @@ class AntigravityUpstream(UpstreamClient):
                 decoder=EnvelopeDecoder(gemini.StreamDecoder(names=names)),
             )
             try:
-                return events, await anext(events)
+                return events, await anext(events.batches())
             except StopAsyncIteration:
                 raise UpstreamUnavailableError("The upstream sent no answer.", upstream=call.upstream.name) from None
             except BaseException:
-                await _aclose(events)
+                await events.aclose()
                 raise
 
         # NOTE: hosts and the token refresh are tried only until the first event; after it, nothing is retried.
         events, first = await self._generate(call, attempt)
         try:
             yield first
-            async for event in events:
-                yield event
+            async for batch in events.batches():
+                yield batch
         finally:
-            await _aclose(events)
+            await events.aclose()
 
     async def list_models(self, upstream: Upstream) -> list[str]:
         """``fetchAvailableModels`` with the pool's first account, without the internal ids."""
@@ -265,9 +267,3 @@ class AntigravityUpstream(UpstreamClient):
             )
 
         return await self._projects.get(upstream, account, send)
-
-
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()

@@ -14,13 +14,14 @@ from apipod.application.ports.telemetry import (
     RequestNotes,
     Telemetry,
 )
-from apipod.application.ports.upstream import UpstreamCall, UpstreamClient, UpstreamRegistry
+from apipod.application.ports.upstream import EventBatches, UpstreamCall, UpstreamClient, UpstreamRegistry
 from apipod.application.ports.usage import UsageLog
 
 __all__ = [
     "REQUEST_NOTES",
     "CatalogStore",
     "Clock",
+    "EventBatches",
     "FinishedRequest",
     "IdGenerator",
     "KeyRepository",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,7 +104,7 @@ class ChatCall:
             content_type=dialect.content_type,
         )
         lifetime.on_close(control.aclose)
-        events: AsyncIterator[StreamEvent]
+        events: AsyncIterator[Sequence[StreamEvent]]
         try:
             stream = await gateway.stream(principal, request, request_id=request_id)
         except asyncio.CancelledError:
@@ -122,7 +122,7 @@ class ChatCall:
             events = failed(_failure_of(exc))
         else:
             lifetime.on_close(stream.aclose)
-            events = stream
+            events = stream.batches()
         control.waiting = False
         if after is not None:
             lifetime.on_close(_after_stream(encoder, after))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from apipod.domain.stream import FailureKind, StreamEvent, StreamFailed
@@ -30,56 +30,63 @@ SHUTTING_DOWN = StreamFailed(kind=FailureKind.INTERNAL, message="The gateway is 
 
 
 async def frames(
-    events: AsyncIterator[StreamEvent], encoder: FrameEncoder, control: StreamControl | None = None
+    batches: AsyncIterator[Sequence[StreamEvent]], encoder: FrameEncoder, control: StreamControl | None = None
 ) -> AsyncIterator[bytes]:
-    """Encode each event as it arrives; one upstream event, one body chunk (its frames joined). Nothing is
-    buffered.
+    """Encode each event as it arrives, every event on its own; one body chunk per upstream read (the frames
+    of its events joined). Nothing is buffered.
 
-    With a ``control``, each event re-arms its keep-alive clock (one float stored, no timer call), and a
+    With a ``control``, each read re-arms its keep-alive clock (one float stored, no timer call), and a
     shutdown that gives up on the stream ends it with ``SHUTTING_DOWN`` instead of cutting the body.
 
     PERF: the body goes out through Falcon's plain ``resp.stream``, not its SSE path: the frames are encoded
     already, and the SSE path adds a disconnect-watching task per stream that ``RequestLifetime`` already
-    provides (it cancels the request when the client goes away, before the first event too)."""
-    if control is None:
-        async for item in events:
-            encoded = encoder.encode(item)
-            if isinstance(item, StreamFailed):
-                async for frame in _failure_frames(encoded):
-                    yield frame
-                return
-            if encoded:
-                yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
-        return
-    clock = control.clock
-    step = events.__anext__
+    provides (it cancels the request when the client goes away, before the first event too). And a read's
+    events go through Falcon and the ASGI send once, not once each."""
+    encode = encoder.encode
+    step = batches.__anext__
     try:
         while True:
-            if control.stopping:
-                await _aclose(events)
-                event: StreamEvent = SHUTTING_DOWN
+            if control is not None and control.stopping:
+                await _aclose(batches)
+                batch: Sequence[StreamEvent] = (SHUTTING_DOWN,)
             else:
-                control.waiting = True
+                if control is not None:
+                    control.waiting = True
                 try:
-                    event = await step()
+                    batch = await step()
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
-                    if not control.stopped_here():
+                    if control is None or not control.stopped_here():
                         raise  # the client went away
-                    await _aclose(events)
-                    event = SHUTTING_DOWN
-                control.waiting = False
-                control.last = clock()
-            encoded = encoder.encode(event)
-            if isinstance(event, StreamFailed):
-                async for frame in _failure_frames(encoded):
-                    yield frame
-                return
-            if encoded:
-                yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
+                    await _aclose(batches)
+                    batch = (SHUTTING_DOWN,)
+                if control is not None:
+                    control.waiting = False
+                    control.last = control.clock()
+            if len(batch) == 1:  # PERF: a read of one event, the usual case for a paced upstream
+                event = batch[0]
+                encoded = encode(event)
+                if type(event) is StreamFailed:
+                    async for frame in _failure_frames(encoded):
+                        yield frame
+                    return
+                if encoded:
+                    yield encoded[0] if len(encoded) == 1 else b"".join(encoded)
+                continue
+            parts: list[bytes] = []
+            for event in batch:
+                encoded = encode(event)
+                if type(event) is StreamFailed:
+                    async for frame in _failure_frames(parts + encoded):
+                        yield frame
+                    return
+                parts += encoded
+            if parts:
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
-        control.close()
+        if control is not None:
+            control.close()
 
 
 async def _failure_frames(encoded: list[bytes]) -> AsyncIterator[bytes]:
@@ -93,15 +100,15 @@ async def _failure_frames(encoded: list[bytes]) -> AsyncIterator[bytes]:
         yield encoded[-1]
 
 
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+async def _aclose(events: AsyncIterator[object]) -> None:
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         await aclose()
 
 
-async def failed(event: StreamFailed) -> AsyncIterator[StreamEvent]:
+async def failed(event: StreamFailed) -> AsyncIterator[Sequence[StreamEvent]]:
     """A stream of one error event: a failure after the response was committed by a keep-alive."""
-    yield event
+    yield (event,)
 
 
 STREAM_HEADERS = (
