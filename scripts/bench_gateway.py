@@ -6,8 +6,9 @@ options or scenario names that only one stack has pick that one):
 
 - ``wrk``: bench_wrk.py's stack. nginx serves pre-encoded answers (near-zero cost), wrk drives apipod and the
   bare forwarder (scripts/bench_forwarder.py) in turn; scenarios ``request``, ``stream`` (same dialect),
-  ``stream-translated`` and ``messages-stream`` at 1, 16 and 64 connections. After bench_wrk's rows it prints a
-  ratio table: apipod's CPU ms/request and req/s over the forwarder's, per scenario and connection count.
+  ``stream-translated``, ``messages-stream`` and ``chat-translated`` at 1, 16 and 64 connections. After
+  bench_wrk's rows it prints a ratio table: apipod's CPU ms/request and req/s over the forwarder's, per scenario
+  and connection count.
 - ``builtin``: needs neither. A minimal Python upstream (scripts/bench_upstream.py: OpenAI chat completions, the
   Responses API and Gemini) and `apipod serve` (SQLite, a plan with token and request budgets, so auth, routing,
   quota and usage are all on) as separate processes, driven with aiohttp; the baseline is a direct call to the
@@ -24,8 +25,8 @@ Each builtin scenario is a client dialect in front of an upstream dialect, non-s
 - messages-translated: Anthropic Messages client, OpenAI chat upstream
 
 Run: .venv/bin/python scripts/bench_gateway.py [--load auto|wrk|builtin] [--workers 1]
-  wrk:     [--connections 1,16,64] [--seconds 15] [--scenario request,stream,stream-translated,messages-stream]
-           [--target apipod,forwarder]
+  wrk:     [--connections 1,16,64] [--seconds 15]
+           [--scenario request,stream,stream-translated,messages-stream,chat-translated] [--target apipod,forwarder]
   builtin: [--requests 2000] [--concurrency 1,16] [--scenario chat,responses] [--mode request,stream]
            [--transport aiohttp|httpx] [--gemini-usage-last]
 (--connections and --concurrency are one option.) docs/benchmarks.md has the figures.
@@ -319,7 +320,7 @@ def run_builtin(args: argparse.Namespace) -> None:
 
 
 # The forwarder does not translate: a translated scenario is compared with the same upstream answer passed through.
-BASELINE = {"stream-translated": "stream"}
+BASELINE = bench_wrk.TRANSLATED
 
 
 def _ratio(value: float, base: float) -> str:

@@ -51,6 +51,7 @@ from bench_wrk import (  # noqa: E402
     FORWARDER,
     SCENARIOS,
     TARGETS,
+    TRANSLATED,
     Call,
     calls,
     forwarded,
@@ -164,7 +165,7 @@ def run(
         for scenario in scenarios:
             counts: dict[str, float] = {}
             for target in targets:
-                if target == "forwarder" and scenario == "stream-translated":
+                if target == "forwarder" and scenario in TRANSLATED:
                     continue  # the forwarder does not translate
                 server, port = servers[target]
                 call = calls(key)[scenario] if target == "apipod" else forwarded(scenario)

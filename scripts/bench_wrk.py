@@ -12,10 +12,10 @@ auth, routing, quota reservation and settlement and a usage row on every request
 Scenarios: ``request`` (OpenAI chat, non-streamed), ``stream`` (OpenAI chat, 100 chunks, same dialect),
 ``stream-translated`` (Anthropic Messages client, the same OpenAI stream upstream; apipod only: the forwarder
 does not translate), ``messages-stream`` (Anthropic Messages client and upstream, 100 text deltas, same
-dialect).
+dialect), ``chat-translated`` (OpenAI chat client, the same Anthropic stream upstream; apipod only).
 
 Run: .venv/bin/python scripts/bench_wrk.py [--connections 1,16,64] [--seconds 15] [--workers 1]
-       [--scenario request,stream,stream-translated,messages-stream] [--target apipod,forwarder]
+       [--scenario request,stream,stream-translated,messages-stream,chat-translated] [--target apipod,forwarder]
        [--database-url postgresql://postgres@127.0.0.1:5432/apipod_bench]
 docs/benchmarks.md has the figures and what each change bought.
 """
@@ -41,7 +41,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_common import apipod, cpu_seconds, create_key, free_port, rss_mb, running, wait_ready  # noqa: E402
 from bench_upstream import ANTHROPIC_STREAM, COMPLETION, STREAM  # noqa: E402
 
-SCENARIOS = ("request", "stream", "stream-translated", "messages-stream")
+SCENARIOS = ("request", "stream", "stream-translated", "messages-stream", "chat-translated")
+TRANSLATED = {"stream-translated": "stream", "chat-translated": "messages-stream"}
+"""The scenarios the forwarder cannot run (it does not translate), and the one of the same upstream answer."""
 TARGETS = ("apipod", "forwarder")
 FORWARDER = ROOT / "scripts" / "bench_forwarder.py"
 
@@ -137,6 +139,7 @@ def calls(key: str) -> dict[str, Call]:
         "messages-stream": Call(
             "/v1/messages", f'{{"model":"bench-claude","stream":true,"max_tokens":256,{question}}}', anthropic
         ),
+        "chat-translated": Call("/v1/chat/completions", f'{{"model":"bench-claude","stream":true,{question}}}', bearer),
     }
 
 
@@ -267,7 +270,7 @@ def _rows(
     for count in connections:
         for scenario in scenarios:
             for target, (pid, base) in targets.items():
-                if target == "forwarder" and scenario == "stream-translated":
+                if target == "forwarder" and scenario in TRANSLATED:
                     continue  # the forwarder does not translate
                 call = calls(key)[scenario] if target == "apipod" else forwarded(scenario)
                 script = lua(call, tmp, f"{target}-{scenario}")

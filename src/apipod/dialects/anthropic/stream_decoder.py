@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from apipod.dialects._counts import token_count
+from apipod.dialects._text_shape import PROBE, Shape, probe, shape_around, text_in
 from apipod.dialects.anthropic._convert import finish_reason
 from apipod.dialects.upstream_faults import stream_failure
 from apipod.domain.chat import Usage
@@ -39,6 +41,21 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+_SHAPED: dict[type, tuple[bytes, Callable[[Any], str]]] = {
+    TextDelta: (b"text", lambda event: event.text),
+    ThinkingDelta: (b"thinking", lambda event: event.text),
+    ToolCallDelta: (b"partial_json", lambda event: event.fragment),
+}
+"""The deltas read by their shape: the wire field their string is in, and the string."""
+
+
+def _maker(event: StreamEvent) -> Callable[[str], StreamEvent]:
+    """What makes the same kind of delta (the same tool call's) from another string."""
+    if isinstance(event, ToolCallDelta):
+        return functools.partial(ToolCallDelta, event.key)
+    return type(event)
+
+
 class StreamDecoder:
     """Feed one SSE event at a time. Usage is Anthropic's running total (docs/protocols/anthropic-messages.md §6.3):
     counts are merged so that a ``message_delta`` carrying only ``output_tokens`` never erases the input side from
@@ -52,10 +69,17 @@ class StreamDecoder:
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
         self._input = self._cache_read = self._cache_creation = self._output = self._reasoning = 0
+        self._shape: Shape | None = None  # see _learn
+        self._shaped: Callable[[str], StreamEvent] = TextDelta  # the event a shaped delta's string makes
 
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
         if self._done or not data.strip():
             return []
+        if self._shape is not None:
+            value = text_in(self._shape, data)
+            if value is not None:
+                return [self._shaped(value)] if value else []
+            self._shape = None  # an event parsed whole may change what the next deltas mean: learnt anew
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -66,7 +90,10 @@ class StreamDecoder:
             return []
         kind = payload.get("type") or event
         if kind == "content_block_delta":
-            return self._delta(payload)
+            events = self._delta(payload)
+            if len(events) == 1 and type(events[0]) in _SHAPED:
+                self._learn(data, payload, events[0])
+            return events
         if kind == "content_block_start":
             return self._start_block(payload)
         if kind == "content_block_stop":
@@ -170,6 +197,26 @@ class StreamDecoder:
         else:
             self._blocks[index] = _IGNORED
         return out
+
+    def _learn(self, data: bytes, payload: Mapping[str, Any], event: StreamEvent) -> None:
+        """Learn the bytes around a delta's text (dialects/_text_shape.py). What a delta means depends on its
+        block, which only events parsed whole open and close: the shape is dropped at the next one."""
+        delta = payload["delta"]
+        kind = delta["type"]
+        field, text = _SHAPED[type(event)]
+        shape = shape_around(data, b'"delta":{"type":"' + kind.encode() + b'","' + field + b'":', text(event))
+        if shape is None:
+            return
+        seen = probe(shape)
+        if (
+            type(seen) is dict
+            and seen.get("type") == "content_block_delta"
+            and type(seen_delta := seen.get("delta")) is dict
+            and seen_delta.get("type") == kind
+            and seen_delta.get(field.decode()) == PROBE
+        ):
+            self._shape = shape
+            self._shaped = _maker(event)
 
     def _delta(self, payload: Mapping[str, Any]) -> list[StreamEvent]:
         index, delta = payload.get("index"), payload.get("delta")

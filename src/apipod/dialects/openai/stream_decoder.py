@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from apipod.dialects._text_shape import PROBE, Shape, probe, shape_around, text_in
 from apipod.dialects.openai.mapping import finish_from_wire, signature_of, usage_from_wire
 from apipod.dialects.openai.response import reasoning_text
 from apipod.dialects.upstream_faults import stream_failure
@@ -45,7 +46,7 @@ class StreamDecoder:
         self._finish: object = None  # the upstream's finish_reason, applied at the end
         self._calls: dict[int, tuple[int, str]] = {}  # wire index -> (key, id) of the call open there
         self._count = 0  # calls started so far: the next call's key
-        self._shape: tuple[bytes, bytes, int, int] | None = None  # see _learn
+        self._shape: Shape | None = None  # see _learn
 
     def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
         """One SSE event (``event`` name is unused by this dialect). ``[DONE]`` finishes the stream."""
@@ -55,12 +56,9 @@ class StreamDecoder:
         if not data:
             return []
         shape = self._shape
-        if shape is not None and data.startswith(shape[0]) and data.endswith(shape[1]):
-            try:
-                text = orjson.loads(data[shape[2] : len(data) - shape[3]])
-            except orjson.JSONDecodeError:
-                text = None  # not one JSON value: parsed whole below
-            if type(text) is str:
+        if shape is not None:
+            text = text_in(shape, data)
+            if text is not None:
                 return [TextDelta(text)] if text else []
         if data == _DONE:
             return self._end()
@@ -76,7 +74,7 @@ class StreamDecoder:
             self._done = True
             return [stream_error(error)]
         events = self._chunk(chunk)
-        if shape is None and len(events) == 1 and type(events[0]) is TextDelta and self._text_only(chunk):
+        if shape is None and len(events) == 1 and type(events[0]) is TextDelta and _text_only(chunk) is not None:
             self._learn(data, events[0].text)
         return events
 
@@ -125,36 +123,13 @@ class StreamDecoder:
             events.append(UsageReported(usage_from_wire(usage)))
         return events
 
-    def _text_only(self, chunk: dict[str, Any]) -> bool:
-        """Whether ``chunk`` is a chunk of text and nothing else: one choice whose delta is its content."""
-        choices = chunk.get("choices")
-        if chunk.get("usage") is not None or type(choices) is not list:
-            return False
-        if len(choices) != 1 or type(choices[0]) is not dict or choices[0].get("finish_reason") is not None:
-            return False
-        delta = choices[0].get("delta")
-        return type(delta) is dict and len(delta) == 1 and type(delta.get("content")) is str
-
     def _learn(self, data: bytes, text: str) -> None:
-        """Learn the bytes around a text-only chunk's text, so that the stream's next text chunks are read
-        without parsing the whole chunk.
-
-        PERF: an upstream repeats every byte of a text chunk but its text (the id, the model, the time it
-        began), and most chunks are text. A chunk that starts with the learned head and ends with the learned
-        tail, with one JSON string between them, is that same chunk with another text: the same events as a
-        full parse gives, at the cost of comparing two byte strings and reading one JSON string. Any other
-        chunk (a tool call, the finish, usage, a field that changes per chunk) is parsed whole."""
-        if data.count(_TEXT_AT) != 1:
-            return  # spaces in the JSON, or the words elsewhere too: not worth the risk
-        start = data.index(_TEXT_AT) + len(_TEXT_AT)
-        if data[start : start + 1] != b'"':
-            return
-        end = data.find(b'"', start + 1)
-        while end > 0 and _escaped(data, end):
-            end = data.find(b'"', end + 1)
-        if end < 0 or _json_string(data[start : end + 1]) != text:
-            return
-        self._shape = (data[:start], data[end + 1 :], start, len(data) - end - 1)
+        """Learn the bytes around a text chunk's text (dialects/_text_shape.py), when ``data`` is a chunk of
+        text and nothing else: one choice, whose delta is its content. A text chunk's events depend on nothing
+        earlier in the stream (once it started, which it has), so the shape is kept to the end."""
+        shape = shape_around(data, _TEXT_AT, text)
+        if shape is not None and _text_only(probe(shape)) == PROBE:
+            self._shape = shape
 
     def _delta(self, delta: Mapping[str, Any], events: list[StreamEvent]) -> None:
         thinking = reasoning_text(delta)
@@ -209,22 +184,18 @@ class StreamDecoder:
         return events
 
 
-def _json_string(token: bytes) -> str | None:
-    """``token`` read as one JSON string, or None when it is anything else (another value, several values,
-    an unfinished string)."""
-    try:
-        value = orjson.loads(token)
-    except orjson.JSONDecodeError:
+def _text_only(chunk: object) -> object:
+    """The content of a chunk of text and nothing else (one choice, whose delta is its content); else None."""
+    if type(chunk) is not dict or chunk.get("usage") is not None:
         return None
-    return value if type(value) is str else None
-
-
-def _escaped(data: bytes, quote: int) -> bool:
-    """Whether the quote at ``quote`` is escaped: preceded by an odd number of backslashes."""
-    run = 0
-    while data[quote - run - 1] == 0x5C:
-        run += 1
-    return run % 2 == 1
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or type(choices[0]) is not dict:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if choice.get("finish_reason") is not None or type(delta) is not dict or len(delta) != 1:
+        return None
+    return delta.get("content")
 
 
 def stream_error(error: object) -> StreamFailed:

@@ -98,6 +98,17 @@ def test_no_shape_is_learned_from_spaced_json_or_a_delta_with_more_than_text() -
     assert decoder._shape is None
 
 
+def test_a_repeated_key_keeps_the_decoder_from_learning() -> None:
+    # the parser reads the second "choices" (written with a space, so the marker is there once): the probe sees it
+    repeated = text_chunk(b'"a"')[:-1] + b',"choices":[{"index":0,"delta": {"content":"a"},"finish_reason":null}]}'
+    decoder = StreamDecoder()
+    decoder.feed(None, ROLE)
+    assert decoder.feed(None, repeated) == [TextDelta("a")]
+    assert decoder._shape is None
+    learned, whole = both([ROLE, repeated, repeated.replace(b'{"content":"a"}', b'{"content":"zzz"}', 1)])
+    assert learned == whole
+
+
 def test_recorded_streams_decode_the_same() -> None:
     for name in (
         "openai/chat_stream_text_include_usage.sse",
