@@ -81,18 +81,28 @@ class SSEDecoder:
                 raise SSEEventTooLarge(self._limit)
             self._tail.append(chunk[end + 1 :])
         events: list[SSEEvent] = []
-        line_of = self._line
+        # PERF: the lines of almost every event (``event: ...``, ``data: ...`` and the blank one) are read
+        # here, on local copies of the decoder's state; any other line goes through ``_line``.
+        data, size, name, limit = self._data, self._data_size, self._event, self._limit
         for line in complete.split(_LF):
-            # PERF: the two lines of almost every event (``data: ...`` and the blank one) handled inline
             if not line:
-                self._dispatch(events)
+                if data:
+                    events.append((name, data[0] if len(data) == 1 else _LF.join(data)))
+                    data = []
+                    size = 0
+                name = None
             elif line.startswith(b"data: "):
-                self._data_size += len(line) - 6
-                if self._data_size > self._limit:
-                    raise SSEEventTooLarge(self._limit)
-                self._data.append(line[6:])
+                size += len(line) - 6
+                if size > limit:
+                    raise SSEEventTooLarge(limit)
+                data.append(line[6:])
+            elif line.startswith(b"event: "):
+                name = line[7:].decode("utf-8", "replace")
             else:
-                line_of(line, events)
+                self._data, self._data_size, self._event = data, size, name
+                self._line(line, events)
+                data, size, name = self._data, self._data_size, self._event
+        self._data, self._data_size, self._event = data, size, name
         return events
 
     def close(self) -> list[SSEEvent]:

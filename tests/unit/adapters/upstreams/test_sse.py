@@ -138,7 +138,7 @@ def spec_events(body: bytes) -> list[SSEEvent]:
 
 _LINES = st.sampled_from(
     [b"data: {\"a\":1}", b"data:x", b"data: ", b"data", b"event: message_start", b"event:x", b": ping", b"",
-     b"id: 7", b"retry: 10", b"data: two\nlines"]
+     b"id: 7", b"retry: 10", b"data: two\nlines", b"event: ", b"event:  spaced: and colon", b"event: \xff"]
 )  # fmt: skip
 
 
