@@ -11,7 +11,8 @@ from apipod.domain.stream import StreamEvent
 
 
 def batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Sequence[StreamEvent]]:
-    """``events`` per read when the adapter offers that, else each event a batch of its own.
+    """``events`` per read when the adapter offers that, else each event a batch of its own. Either way,
+    closing the batches closes the adapter's stream.
 
     PERF: asked with ``hasattr``, not ``isinstance`` on the protocol: Python's check of a runtime protocol
     walks its attributes in Python, some 300 bytecodes per stream."""
@@ -21,8 +22,14 @@ def batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Sequence[Str
 
 
 async def _each_alone(events: AsyncIterator[StreamEvent]) -> AsyncGenerator[Sequence[StreamEvent], None]:
-    async for event in events:
-        yield (event,)
+    """Closing these batches closes ``events``, as closing an adapter's own batches closes its stream."""
+    try:
+        async for event in events:
+            yield (event,)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def one_by_one(batches: AsyncIterator[Sequence[StreamEvent]]) -> AsyncGenerator[StreamEvent, None]:

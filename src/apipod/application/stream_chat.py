@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 
-import attrs
-
 from apipod.application.authenticate_key import Principal
 from apipod.application.chat_pipeline import ChatPipeline, ChatTurn
 from apipod.application.dispatch import Slot
@@ -47,32 +45,32 @@ class StreamChat:
     async def execute(self, principal: Principal, request: ChatRequest, request_id: str) -> ChatStream:
         first_event: list[float] = []
 
-        async def call(slot: Slot) -> tuple[Upstreamed, Sequence[StreamEvent]]:
+        async def call(slot: Slot) -> tuple[AsyncIterator[Sequence[StreamEvent]], Sequence[StreamEvent]]:
             events = slot.client.stream(slot.call, self._signatures.restore(request, slot.call.upstream.kind.value))
             batches = batches_of(events)
             try:
                 first = await anext(batches)
             except BaseException:
-                await _close(batches, events)
+                await _close(batches)
                 raise
             first_event.append(self._clock.monotonic())  # time to first token: the upstream's first event
-            return Upstreamed(events, batches), first
+            return batches, first
 
-        turn, (upstreamed, first) = await self._pipeline.start(principal, request, request_id, call)
+        turn, (batches, first) = await self._pipeline.start(principal, request, request_id, call)
         turn.first_event = first_event[-1]
 
         async def close_unstarted() -> None:
             try:
-                await _close(upstreamed.batches, upstreamed.events)
+                await _close(batches)
             finally:
                 await self._pipeline.finish(
                     turn, status=UsageStatus.CANCELLED, usage=None, error="closed before reading"
                 )
 
-        return ChatStream(self._relay(turn, upstreamed, first), close_unstarted)
+        return ChatStream(self._relay(turn, batches, first), close_unstarted)
 
     async def _relay(
-        self, turn: ChatTurn, upstreamed: Upstreamed, first: Sequence[StreamEvent]
+        self, turn: ChatTurn, batches: AsyncIterator[Sequence[StreamEvent]], first: Sequence[StreamEvent]
     ) -> AsyncGenerator[Sequence[StreamEvent], None]:
         """The upstream's batches as they come (the first one given), with the books kept on every event."""
         usage = Usage()
@@ -80,7 +78,7 @@ class StreamChat:
         status = UsageStatus.CANCELLED
         error: str | None = None
         batch = first
-        following = upstreamed.batches.__anext__
+        following = batches.__anext__
         try:
             head = first[0]
             if isinstance(head, MessageStarted):
@@ -121,7 +119,7 @@ class StreamChat:
             yield (StreamFailed(kind=FailureKind.UPSTREAM, message="The upstream stream broke off."),)
         finally:
             try:
-                await _close(upstreamed.batches, upstreamed.events)
+                await _close(batches)
             finally:
                 if not usage.output_tokens and chars:
                     usage = Usage(
@@ -130,14 +128,6 @@ class StreamChat:
                         cached_input_tokens=usage.cached_input_tokens,
                     )
                 await self._pipeline.finish(turn, status=status, usage=usage, error=error)
-
-
-@attrs.frozen
-class Upstreamed:
-    """The upstream adapter's stream, and the batches it is read by (the same iterator or one over it)."""
-
-    events: AsyncIterator[StreamEvent]
-    batches: AsyncIterator[Sequence[StreamEvent]]
 
 
 class ChatStream(AsyncIterator[StreamEvent]):
@@ -203,17 +193,8 @@ class ChatBatches(AsyncIterator[Sequence[StreamEvent]]):
         await self._stream.aclose()
 
 
-async def _close(batches: AsyncIterator[object], events: AsyncIterator[object]) -> None:
-    """Close the batches, then the adapter's stream under them (when they are not the same), also when the
-    first close fails."""
-    try:
-        await _aclose(batches)
-    finally:
-        if events is not batches:
-            await _aclose(events)
-
-
-async def _aclose(iterator: AsyncIterator[object]) -> None:
-    aclose = getattr(iterator, "aclose", None)
+async def _close(batches: AsyncIterator[object]) -> None:
+    """Close the batches, and so the adapter's stream under them (``batches_of``)."""
+    aclose = getattr(batches, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -329,25 +329,19 @@ class UpstreamHttp:
                         continue
                     if deadline.awaiting_first:
                         deadline.first_event()
-                    batch = gate.admit(events, upstream)
+                    batch, too_long = arguments.cut(gate.admit(events, upstream))
                     if batch:
-                        fit = arguments.fit(batch)
-                        if fit < len(batch):  # a tool call's arguments grew past the cap: what came before goes out
-                            if fit:
-                                yield batch[:fit]
-                            raise arguments.error()
                         yield batch
+                    if too_long is not None:
+                        raise too_long
                     if gate.done:
                         break
                 if not gate.done:
-                    batch = gate.admit(chunked.close(), upstream)
+                    batch, too_long = arguments.cut(gate.admit(chunked.close(), upstream))
                     if batch:
-                        fit = arguments.fit(batch)
-                        if fit < len(batch):
-                            if fit:
-                                yield batch[:fit]
-                            raise arguments.error()
                         yield batch
+                    if too_long is not None:
+                        raise too_long
             except (httpx.HTTPError, SSEEventTooLarge, UpstreamTimeoutError, UpstreamResponseTooLargeError) as exc:
                 error = _stream_error(upstream, exc)
                 if not gate.open:
@@ -482,19 +476,20 @@ class _ArgumentsCap:
         self._limit = upstream.max_response_bytes
         self._sizes: dict[int, int] = {}
 
-    def fit(self, batch: list[StreamEvent]) -> int:
-        """How many of ``batch``'s events fit: its length, or the position of the one past the cap."""
+    def cut(self, batch: list[StreamEvent]) -> tuple[list[StreamEvent], UpstreamResponseTooLargeError | None]:
+        """``batch`` as it may be relayed: whole, or up to the event whose arguments grow past the cap, with the
+        error that ends the stream after what came before it."""
         for position, event in enumerate(batch):
             kind = type(event)
             if kind is ToolCallDelta:
                 if not self._add(event.key, len(event.fragment)):  # type: ignore[union-attr]
-                    return position
+                    return batch[:position], self._error()
             elif kind is Relayed and event.arguments and not self._add(-1, event.arguments):  # type: ignore[union-attr]
                 # relayed chunks are not parsed: their size bounds the arguments in them (one count per stream)
-                return position
-        return len(batch)
+                return batch[:position], self._error()
+        return batch, None
 
-    def error(self) -> UpstreamResponseTooLargeError:
+    def _error(self) -> UpstreamResponseTooLargeError:
         return UpstreamResponseTooLargeError(
             f"A tool call's arguments from the upstream are longer than {self._limit} bytes.",
             upstream=self._upstream.name,
