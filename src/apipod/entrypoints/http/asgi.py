@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable
 
@@ -13,6 +12,7 @@ from apipod.application.ports.health import StoreProbe
 from apipod.application.response_history import ResponseHistory
 from apipod.bootstrap.runtime import Runtime, resolve_admin_secret, start_runtime
 from apipod.bootstrap.settings import Settings, environment, load_settings
+from apipod.entrypoints.http import collector
 from apipod.entrypoints.http.admin_guard import AdminGuard
 from apipod.entrypoints.http.app import create_app as create_http_app
 from apipod.entrypoints.http.health import not_ready
@@ -29,6 +29,7 @@ def app_for(settings: Settings, env: dict[str, str], admin_secret: str, serving:
     if serving is None:
         serving = serving_for(settings)
     runtime: list[Runtime] = []
+    thresholds: list[tuple[int, int, int]] = []
 
     def root() -> AsyncContainer | None:
         return runtime[0].container if runtime else None
@@ -43,14 +44,13 @@ def app_for(settings: Settings, env: dict[str, str], admin_secret: str, serving:
         ):  # APP objects exist before the first request (no lock)
             await started.container.get(needed)
         runtime.append(started)
-        # PERF: everything built at start-up lives as long as the process; moving it out of the collector's
-        # generations keeps full collections short under load.
-        gc.collect()
-        gc.freeze()
+        thresholds.append(collector.settle())
 
     async def shutdown() -> None:
         while runtime:
             await runtime.pop().close()
+        while thresholds:
+            collector.restore(thresholds.pop())
 
     app = create_http_app(
         root, admin_secret=admin_secret, max_body_bytes=settings.max_body_bytes, startup=startup, shutdown=shutdown
