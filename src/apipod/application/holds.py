@@ -35,7 +35,10 @@ async def run_each(steps: Iterable[tuple[str, Callable[[], Awaitable[None]]]]) -
         except Exception as exc:  # noqa: BLE001 - the next hold must still be released
             log.error("%s failed (%s: %s); it is left to expire", what, type(exc).__name__, exc)
     if cancelled is not None:
-        raise cancelled
+        try:
+            raise cancelled
+        finally:
+            del cancelled  # the traceback holds this frame: no cycle back (docs/benchmarks.md, tenth pass)
 
 
 async def release_all(limits: LimitStore, leases: Iterable[Lease]) -> None:
@@ -54,4 +57,7 @@ async def release_all(limits: LimitStore, leases: Iterable[Lease]) -> None:
                 exc,
             )
     if cancelled is not None:
-        raise cancelled
+        try:
+            raise cancelled
+        finally:
+            del cancelled  # the traceback holds this frame: no cycle back (docs/benchmarks.md, tenth pass)

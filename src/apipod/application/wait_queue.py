@@ -58,27 +58,38 @@ class WaitQueue:
             return await step()
         except Busy as busy:
             last = busy
-        loop = asyncio.get_running_loop()
-        if self._waiting >= self._max:
-            raise last.error
-        self._waiting += 1
-        began = loop.time()
-        served = False
         try:
-            pause = POLL_INITIAL
-            while True:
-                left = deadline - loop.time()
-                if left <= 0 or (last.retry_after is not None and last.retry_after > left):
-                    raise last.error
-                await asyncio.sleep(min(pause, left) if last.retry_after is None else last.retry_after)
-                pause = min(pause * 2, POLL_MAX)
-                try:
-                    value = await step()
-                except Busy as busy:
-                    last = busy
-                    continue
-                served = True
-                return value
+            return await self._queued(step, deadline, last)
         finally:
-            self._waiting -= 1
-            self._telemetry.queue_wait(loop.time() - began, served=served)
+            # The error raised carries a traceback that holds this frame: were ``last`` still here, each refused
+            # request would be left in a reference cycle, request and body with it, for the collector to find.
+            del last
+
+    async def _queued(self, step: Callable[[], Awaitable[T]], deadline: float, last: Busy) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            if self._waiting >= self._max:
+                raise last.error
+            self._waiting += 1
+            began = loop.time()
+            served = False
+            try:
+                pause = POLL_INITIAL
+                while True:
+                    left = deadline - loop.time()
+                    if left <= 0 or (last.retry_after is not None and last.retry_after > left):
+                        raise last.error
+                    await asyncio.sleep(min(pause, left) if last.retry_after is None else last.retry_after)
+                    pause = min(pause * 2, POLL_MAX)
+                    try:
+                        value = await step()
+                    except Busy as busy:
+                        last = busy
+                        continue
+                    served = True
+                    return value
+            finally:
+                self._waiting -= 1
+                self._telemetry.queue_wait(loop.time() - began, served=served)
+        finally:
+            del last  # as in ``run``

@@ -343,10 +343,9 @@ class UpstreamHttp:
                     if too_long is not None:
                         raise too_long
             except (httpx.HTTPError, SSEEventTooLarge, UpstreamTimeoutError, UpstreamResponseTooLargeError) as exc:
-                error = _stream_error(upstream, exc)
                 if not gate.open:
-                    raise error from exc
-                yield [StreamFailed("upstream", error.message)]
+                    raise _stream_error(upstream, exc) from exc  # not through a local: no cycle with this frame
+                yield [StreamFailed("upstream", _stream_error(upstream, exc).message)]
                 return
             except asyncio.CancelledError:
                 if not deadline.absorbs():
@@ -400,7 +399,10 @@ class UpstreamHttp:
         error.upstream = upstream.name
         # The upstream's text goes to the log only, without what was sent or configured (an echo of either).
         log_upstream_error(upstream.name, status, error, {**headers, **configured_secrets(upstream)})
-        raise error
+        try:
+            raise error
+        finally:
+            del error  # the traceback holds this frame: no cycle back, which would keep the call for the collector
 
     def _request(
         self, method: str, target: _Target, headers: Mapping[str, str], content: bytes | None, upstream: Upstream
