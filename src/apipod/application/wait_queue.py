@@ -66,6 +66,7 @@ class WaitQueue:
             del last
 
     async def _queued(self, step: Callable[[], Awaitable[T]], deadline: float, last: Busy) -> T:
+        """``run`` once the first step was refused: the waiting, counted in the queue."""
         loop = asyncio.get_running_loop()
         try:
             if self._waiting >= self._max:
