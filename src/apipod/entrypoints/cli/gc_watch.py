@@ -1,7 +1,7 @@
 """What the garbage collector cost a serving process, for the benchmarks: ``APIPOD_GC_REPORT=/path/gc-{pid}.json``
 makes ``apipod serve`` (each worker) time every collection through ``gc.callbacks`` and write, at exit, the
 collections per generation, the longest and the total pause, the pauses over 20 ms, and the peak RSS. Only
-collections after start-up count (after the ``gc.freeze()`` that ends it).
+collections after start-up count (after ``entrypoints/http/collector.settle()``, which ends it).
 
 It also times the event loop itself (``LoopStalls``): how late a 10 ms timer fires is how long the loop was
 busy with other work in one go. A long request tail with short stalls is requests waiting their turn in a
@@ -84,7 +84,7 @@ class GcWatch:
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if not self._serving:
-            # Start-up: its one full collection precedes the freeze (http/asgi.py) and is not load. Asked only
+            # Start-up: its one full collection precedes the freeze (http/collector.py) and is not load. Asked only
             # until the freeze: gc.get_freeze_count() walks the whole frozen generation.
             if phase != "start" or gc.get_freeze_count() == 0:
                 return
