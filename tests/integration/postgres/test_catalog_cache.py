@@ -4,6 +4,7 @@ TTL, and a burst of readers causes one reload."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -41,3 +42,20 @@ async def test_concurrent_snapshots_share_one_reload(pg: PgDatabase, monkeypatch
 
     assert loads == 1
     assert all(s is snapshots[0] for s in snapshots)
+
+
+async def test_a_copy_past_half_its_ttl_is_served_while_it_is_checked_in_the_background(pg: PgDatabase) -> None:
+    mine = PgCatalogStore(pg, ttl=2.0)
+    theirs = PgCatalogStore(pg, ttl=2.0)
+    await mine.upsert_upstream(make_upstream("openai"))
+    await mine.snapshot()  # the copy, checked now
+    checked = time.monotonic()
+    await theirs.upsert_upstream(make_upstream("other"))
+    await asyncio.sleep(1.1)  # past half the ttl, within it
+
+    # served at once, the copy as it was; the check runs behind it and the new copy comes before the ttl is up
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai"]
+    while len((await mine.snapshot()).upstreams) == 1 and time.monotonic() - checked < 2.0:
+        await asyncio.sleep(0.005)
+    assert time.monotonic() - checked < 2.0
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai", "other"]

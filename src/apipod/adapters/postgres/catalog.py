@@ -1,8 +1,9 @@
 """PgCatalogStore: upstreams, models and plans in PostgreSQL, served from an in-process copy.
 
-Every request needs the catalog, so ``snapshot()`` serves an in-process copy; at most once per ``ttl``
-seconds (one check at a time, however many requests ask) it reads ``catalog_meta.version``, which every
-catalog write bumps in its transaction, and reloads only when that changed. This process's own writes
+Every request needs the catalog, so ``snapshot()`` serves an in-process copy; once the copy is half ``ttl``
+old it reads ``catalog_meta.version`` in the background (one check at a time, however many requests ask),
+which every catalog write bumps in its transaction, and reloads only when that changed; a request waits for
+the check only when the copy is older than ``ttl``. This process's own writes
 refresh it at once, other processes' writes are seen within ``ttl`` (1 s by default). With a SecretBox,
 account secrets, header values and secret options are stored sealed (adapters/secret_box.py) and opened
 on read.
@@ -42,6 +43,8 @@ class PgCatalogStore(CatalogStore):
         self._db = db
         self._box = box
         self._ttl = ttl
+        self._fresh = ttl / 2  # a copy checked less than this ago is served without a check
+        self._ahead: asyncio.Task[Catalog] | None = None  # the background check, while one runs
         self._cached: Catalog | None = None
         self._checked_at = 0.0
         self._version = -1  # of the cached copy
@@ -51,11 +54,29 @@ class PgCatalogStore(CatalogStore):
 
     async def snapshot(self) -> Catalog:
         cached = self._cached
-        if cached is not None and time.monotonic() - self._checked_at < self._ttl:
-            return cached
+        if cached is not None:
+            age = time.monotonic() - self._checked_at
+            if age < self._fresh:
+                return cached
+            if age < self._ttl:
+                # Still trusted: checked in the background, so that under steady use no request waits for the
+                # database. Waiting at expiry held every request in flight for one round trip, several turns
+                # of a busy loop (a max of 130 ms once a second at 64 connections; docs/benchmarks.md).
+                if self._ahead is None:
+                    self._ahead = asyncio.ensure_future(self._check())
+                    self._ahead.add_done_callback(self._checked)
+                return cached
+        return await self._check()
+
+    def _checked(self, check: asyncio.Task[Catalog]) -> None:
+        self._ahead = None
+        if not check.cancelled():
+            check.exception()  # a failed check is retried by the next request; not an unretrieved error
+
+    async def _check(self) -> Catalog:
         async with self._lock:
             cached = self._cached
-            if cached is not None and time.monotonic() - self._checked_at < self._ttl:
+            if cached is not None and time.monotonic() - self._checked_at < self._fresh:
                 return cached
             generation = self._generation
             if cached is not None:
