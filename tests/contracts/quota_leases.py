@@ -60,6 +60,28 @@ class QuotaLeaseContract:
         day, month = await exact.usage(key_id="hot", budgets=BUDGETS, now=NOW)
         assert (day.tokens, month.requests) == (sum(range(200)), 200)  # the database holds only the real spend
 
+    async def test_leases_grow_while_traffic_outruns_them_and_shrink_back(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        ledger = LeasedQuotaLedger(exact, multiple=4, linger=0)
+        held = [await ledger.reserve(key_id="hot", budgets=BUDGETS, tokens=1000, now=NOW, ttl=60) for _ in range(60)]
+        # leases of 4, 8, 16 and 32 requests, not fifteen of 4: each ran out of room within its time
+        assert await pending_holds() == 4
+        for i, reservation in enumerate(held):
+            await ledger.settle(reservation, tokens=i, now=NOW)
+        assert await pending_holds() == 0
+        day, month = await exact.usage(key_id="hot", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (sum(range(60)), 60)
+
+        # one request at a time: each lease serves one, under a quarter of its size, so the size halves back
+        later = NOW + timedelta(seconds=5)
+        sizes = []
+        for _ in range(6):
+            reservation = await ledger.reserve(key_id="hot", budgets=BUDGETS, tokens=1000, now=later, ttl=60)
+            sizes.append(_granted_requests(ledger, reservation))
+            await ledger.settle(reservation, tokens=1, now=later)
+        assert sizes == [32, 16, 8, 4, 4, 4]
+
     async def test_one_process_admits_exactly_the_budget_giving_its_unused_room_back(
         self, exact: HoldingLedger, pending_holds: PendingHolds
     ) -> None:
@@ -271,3 +293,9 @@ class _SlowClose:
     async def close_hold(self, hold_id: str, **amounts: Any) -> None:
         await self._written.wait()
         await self._exact.close_hold(hold_id, **amounts)
+
+
+def _granted_requests(ledger: LeasedQuotaLedger, reservation: Reservation) -> int:
+    """How many requests the lease that served ``reservation`` was taken for."""
+    local = ledger._local[reservation.id]  # the size is not visible from outside
+    return local.held.lease.granted.requests
