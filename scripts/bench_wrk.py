@@ -15,7 +15,7 @@ does not translate), ``messages-stream`` (Anthropic Messages client and upstream
 dialect), ``chat-translated`` (OpenAI chat client, the same Anthropic stream upstream; apipod only).
 
 Run: .venv/bin/python scripts/bench_wrk.py [--connections 1,16,64] [--seconds 15] [--workers 1]
-       [--scenario request,stream,stream-translated,messages-stream,chat-translated] [--target apipod,forwarder]
+       [--scenario request,stream,stream-translated,messages-stream,chat-translated] [--target apipod,forwarder,direct]
        [--database-url postgresql://postgres@127.0.0.1:5432/apipod_bench]
 docs/benchmarks.md has the figures and what each change bought.
 """
@@ -44,7 +44,8 @@ from bench_upstream import ANTHROPIC_STREAM, COMPLETION, STREAM  # noqa: E402
 SCENARIOS = ("request", "stream", "stream-translated", "messages-stream", "chat-translated")
 TRANSLATED = {"stream-translated": "stream", "chat-translated": "messages-stream"}
 """The scenarios the forwarder cannot run (it does not translate), and the one of the same upstream answer."""
-TARGETS = ("apipod", "forwarder")
+TARGETS = ("apipod", "forwarder", "direct")
+"""``direct``: wrk straight at nginx with the forwarder's call, the baseline that "added" latency is measured from."""
 FORWARDER = ROOT / "scripts" / "bench_forwarder.py"
 
 CATALOG = """
@@ -229,6 +230,26 @@ def measure(target: str, scenario: str, pid: int, url: str, script: Path, connec
     return Row(target, scenario, connections, run, cpu_ms)
 
 
+def added_table(rows: Sequence[Row]) -> list[str]:
+    """Added latency, as the issue's targets count it: a target's p50 less the ``direct`` row's p50 at the same
+    connection count (for a translated scenario: the direct call of the answer it translates). Each row is
+    its own wrk run, so the difference carries both runs' noise; at 1 connection both are steady."""
+    direct = {(r.scenario, r.connections): r for r in rows if r.target == "direct"}
+    lines = []
+    for row in rows:
+        base = direct.get((TRANSLATED.get(row.scenario, row.scenario), row.connections))
+        if row.target == "direct" or base is None:
+            continue
+        if not lines:
+            lines.append(f"{'added latency (less direct)':<34} {'c':<5} {'p50':>8}  {'p99':>8}  p99 / p50")
+        name = f"{row.target} {row.scenario}"
+        p50, p99 = row.run.p50 - base.run.p50, row.run.p99 - base.run.p99
+        lines.append(
+            f"{name:<34} c={row.connections:<3} {p50:5.2f} ms  {p99:5.2f} ms  {row.run.p99 / row.run.p50:5.1f}x"
+        )
+    return lines
+
+
 def nginx_path() -> str | None:
     """Debian puts nginx in /usr/sbin, which a user's PATH may not hold."""
     return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -270,8 +291,8 @@ def _rows(
     for count in connections:
         for scenario in scenarios:
             for target, (pid, base) in targets.items():
-                if target == "forwarder" and scenario in TRANSLATED:
-                    continue  # the forwarder does not translate
+                if target != "apipod" and scenario in TRANSLATED:
+                    continue  # the forwarder does not translate; their direct call is their baseline's
                 call = calls(key)[scenario] if target == "apipod" else forwarded(scenario)
                 script = lua(call, tmp, f"{target}-{scenario}")
                 rows.append(measure(target, scenario, pid, base + call.path, script, count, seconds))
@@ -319,8 +340,11 @@ def run(
             bases = {
                 "apipod": (gateway.pid, f"http://127.0.0.1:{gw}"),
                 "forwarder": (forwarder.pid, f"http://127.0.0.1:{fw}"),
+                "direct": (server.pid, f"http://127.0.0.1:{up}"),
             }
             rows = _rows(key, {t: bases[t] for t in targets}, tmp, connections, seconds, scenarios)
+            for line in added_table(rows):
+                print(line, flush=True)
         for report in sorted(tmp.glob("gc-*.json")):
             print(f"apipod garbage collector: {report.read_text().strip()}", flush=True)
     return rows
