@@ -10,15 +10,20 @@ answers 431 in the caller's dialect and closes the connection. Memory per connec
 It also tells a request that its client went away, by a callback (``client_gone``; issue 10): each request's
 scope carries a ``ClientGone`` for its cycle, and a connection lost before that cycle's response completed
 calls the callback registered there.
+
+And it writes a response of known length, head and body, in one write (``_ServedCycle.send``; issue 10).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGISendEvent
 
 from apipod.entrypoints.http.client_gone import CLIENT_GONE
 from apipod.entrypoints.http.header_limits import STATUS, Limits, dialect_for, refusal_body
@@ -65,7 +70,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle: RequestResponseCycle | None = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a request for the app
             extensions = cast("dict[str, object]", self.scope.setdefault("extensions", {}))
-            extensions[CLIENT_GONE] = _ClientGone(self, cycle)
+            served = extensions[CLIENT_GONE] = _ServedCycle(self, cycle)
+            # The app gets this ``send`` (uvicorn passes ``cycle.send`` when it runs the cycle, later): an instance
+            # attribute, so uvicorn's own class and its attribute caches stay as they are.
+            cycle.send = served.send  # type: ignore[method-assign]
 
     def connection_lost(self, exc: Exception | None) -> None:
         watch, self.gone_watch = self.gone_watch, None
@@ -102,16 +110,55 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning("refused a request with status %d: %s", STATUS, problem)
 
 
-class _ClientGone:
-    """``client_gone.ClientGone`` for one request (cycle) of one connection. The cycle is held weakly: the cycle
-    holds the scope and the scope holds this, so a strong reference would leave a reference cycle per request for
-    the garbage collector."""
+class _ServedCycle:
+    """One request (cycle) of one connection: its ``client_gone.ClientGone``, and the ``send`` the app gets.
+    The cycle is held weakly: the cycle holds the scope and the scope holds this, so a strong reference would
+    leave a reference cycle per request for the garbage collector.
 
-    __slots__ = ("_cycle", "_protocol")
+    PERF: uvicorn writes the status line and headers at ``http.response.start`` and the body at
+    ``http.response.body``: two system calls, two TCP segments, and a client that wakes for the head, parses it
+    and waits again for the body. A JSON answer (``content-length`` set) follows its start in the same turn,
+    so its head is held back and goes out with the body, in one write. A head without a length (a stream) or
+    for a HEAD request goes out at once, as before: a streaming client sees the 200 before the first event.
+    uvicorn's own ``send`` does every check and all the bookkeeping; only its writes are gathered.
+    """
+
+    __slots__ = ("_cycle", "_head", "_protocol")
 
     def __init__(self, protocol: BoundedHttpToolsProtocol, cycle: RequestResponseCycle) -> None:
         self._protocol = protocol
         self._cycle = weakref.ref(cycle)
+        self._head: bytes | None = None
+
+    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
+        cycle = self._cycle()
+        assert cycle is not None  # the cycle's task is the caller
+        if self._head is None and (cycle.response_started or message["type"] != "http.response.start"):
+            return _CYCLE_SEND(cycle, message)  # uvicorn's own coroutine: nothing in between on a stream
+        return self._gathered(cycle, message)
+
+    async def _gathered(self, cycle: RequestResponseCycle, message: ASGISendEvent) -> None:
+        transport = cycle.transport
+        head, self._head = self._head, None
+        if head is not None:  # the body after a held head
+            cycle.transport = prefixed = _Prefixed(transport, head)  # type: ignore[assignment]
+            try:
+                await _CYCLE_SEND(cycle, message)
+            finally:
+                cycle.transport = transport
+            prefixed.release()  # uvicorn wrote nothing (the client left meanwhile): the head alone, if still open
+            return
+        cycle.transport = kept = _Kept()  # type: ignore[assignment]
+        try:
+            await _CYCLE_SEND(cycle, message)
+        finally:
+            cycle.transport = transport
+        if kept.data is None:
+            return  # the client left: uvicorn wrote nothing
+        if cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD":
+            self._head = kept.data  # a body of known length follows
+        else:
+            transport.write(kept.data)
 
     def watch(self, callback: Callable[[], None]) -> None:
         cycle = self._cycle()
@@ -128,3 +175,45 @@ class _ClientGone:
         watch = self._protocol.gone_watch
         if watch is not None and watch[0] is self._cycle():
             self._protocol.gone_watch = None
+
+
+_CYCLE_SEND = RequestResponseCycle.send
+
+
+class _Kept:
+    """Stands in for the transport while uvicorn writes a head: keeps it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Prefixed:
+    """Stands in for the transport while uvicorn writes a body: the held head goes out with the first write, or
+    alone before a close."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: Any, head: bytes) -> None:
+        self._transport = transport
+        self._head: bytes | None = head
+
+    def write(self, data: bytes) -> None:
+        head, self._head = self._head, None
+        self._transport.write(head + data if head is not None else data)
+
+    def close(self) -> None:
+        self.release()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def release(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
