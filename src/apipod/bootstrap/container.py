@@ -73,10 +73,10 @@ class SystemProvider(Provider):
         return SystemRandomness()
 
     @provide
-    def ids(self) -> IdGenerator:
+    def ids(self, clock: Clock) -> IdGenerator:
         from apipod.adapters.system import RandomIdGenerator
 
-        return RandomIdGenerator()
+        return RandomIdGenerator(clock)
 
     @provide
     def governance(self, settings: Settings) -> GovernanceSettings:

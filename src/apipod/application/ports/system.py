@@ -26,5 +26,6 @@ class Randomness(Protocol):
 
 class IdGenerator(Protocol):
     def new_id(self, prefix: str = "") -> str:
-        """A unique id, ``prefix`` followed by random URL-safe characters."""
+        """A unique id: ``prefix`` followed by URL-safe characters, random in part or in all (an
+        implementation may lead with the time, so that ids made one after another sort together)."""
         ...

@@ -78,3 +78,29 @@ def test_random_ids_are_a_prefix_and_24_url_safe_characters() -> None:
 
     assert len(made) == 1000
     assert all(re.fullmatch(r"key_[A-Za-z0-9_-]{24}", i) for i in made)
+
+
+def test_ids_with_a_clock_sort_as_their_times_do_and_stay_unique_within_a_millisecond() -> None:
+    clock = FixedClock(START)
+    ids = RandomIdGenerator(clock)
+
+    made = []
+    for step in (0.0, 0.0005, 0.001, 0.25, 1.0, 86_400.0, 3 * 365 * 86_400.0):
+        clock.advance(step)
+        made += [ids.new_id("req_"), ids.new_id("req_")]
+
+    assert all(re.fullmatch(r"req_[A-Za-z0-9_-]{24}", i) for i in made)
+    assert len(set(made)) == len(made)
+    times = [i[4:12] for i in made]  # the first 8 characters: the millisecond
+    assert times == sorted(times)
+    assert times[0] == times[1] == times[2] == times[3]  # 0.5 ms apart: the same millisecond
+    assert len(set(times)) == 6
+    assert sorted(made[2::2]) == made[2::2]  # whole ids of different milliseconds too
+
+
+def test_the_time_in_an_id_is_the_clocks_millisecond() -> None:
+    stamp = RandomIdGenerator(FixedClock(START)).new_id()[:8]
+    before = RandomIdGenerator(FixedClock(START - timedelta(milliseconds=1))).new_id()[:8]
+
+    assert before < stamp
+    assert RandomIdGenerator(FixedClock(START)).new_id()[:8] == stamp
