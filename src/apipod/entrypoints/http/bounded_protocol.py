@@ -141,12 +141,11 @@ class _ServedCycle:
         transport = cycle.transport
         head, self._head = self._head, None
         if head is not None:  # the body after a held head
-            cycle.transport = prefixed = _Prefixed(transport, head)  # type: ignore[assignment]
+            cycle.transport = _Prefixed(transport, head)  # type: ignore[assignment]
             try:
-                await _CYCLE_SEND(cycle, message)
+                await _CYCLE_SEND(cycle, message)  # a client gone meanwhile gets nothing, as from uvicorn
             finally:
                 cycle.transport = transport
-            prefixed.release()  # uvicorn wrote nothing (the client left meanwhile): the head alone, if still open
             return
         cycle.transport = kept = _Kept()  # type: ignore[assignment]
         try:
@@ -193,8 +192,7 @@ class _Kept:
 
 
 class _Prefixed:
-    """Stands in for the transport while uvicorn writes a body: the held head goes out with the first write, or
-    alone before a close."""
+    """Stands in for the transport while uvicorn writes a body: the held head goes out with the first write."""
 
     __slots__ = ("_head", "_transport")
 
@@ -206,14 +204,5 @@ class _Prefixed:
         head, self._head = self._head, None
         self._transport.write(head + data if head is not None else data)
 
-    def close(self) -> None:
-        self.release()
+    def close(self) -> None:  # uvicorn closes a ``Connection: close`` response after its body
         self._transport.close()
-
-    def is_closing(self) -> bool:
-        return bool(self._transport.is_closing())
-
-    def release(self) -> None:
-        head, self._head = self._head, None
-        if head is not None and not self._transport.is_closing():
-            self._transport.write(head)
