@@ -3,6 +3,7 @@ incremental delivery, refused connections, timeouts, dropped connections, cancel
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -192,3 +193,45 @@ async def test_an_upstream_cookie_is_never_sent_back(client: httpx.AsyncClient) 
             assert (await upstream.complete(make_call(UpstreamKind.OPENAI, url + "/v1"), user_request())).text() == "hi"
     assert seen == [None, None]
     assert not client.cookies
+
+
+async def test_a_gzipped_answer_and_stream_are_decoded(client: httpx.AsyncClient) -> None:
+    """An upstream that compresses (apipod's client accepts gzip) is read through httpx's decoder, answer and
+    stream alike; an answer that is not compressed takes the transport's own stream (``body_chunks``)."""
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "squeezed"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+    stream = TEXT_FIXTURE.read_bytes()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        streamed = orjson.loads(body).get("stream", False)
+        answer = gzip.compress(stream if streamed else orjson.dumps(completion))
+        kind = b"text/event-stream" if streamed else b"application/json"
+        headers = [(b"content-type", kind), (b"content-encoding", b"gzip")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # in two parts: the decoder is fed as the bytes come
+        await send({"type": "http.response.body", "body": answer[:40], "more_body": True})
+        await send({"type": "http.response.body", "body": answer[40:]})
+
+    with serve(app) as url:
+        upstream = OpenAIUpstream(client, retry=FAST)
+        call = make_call(UpstreamKind.OPENAI, url + "/v1")
+        result = await upstream.complete(call, user_request())
+        assert result.text() == "squeezed"
+        assert result.usage == Usage(input_tokens=3, output_tokens=1)
+        events = [event async for event in upstream.stream(call, user_request())]
+    assert not [e for e in events if isinstance(e, StreamFailed)]
+    assert any(isinstance(e, Finished) for e in events)
