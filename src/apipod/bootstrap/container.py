@@ -11,7 +11,7 @@ embedders replace parts of it with ``replacing({Port: instance})``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -203,10 +203,12 @@ class TelemetryProvider(Provider):
     scope = Scope.APP
 
     @provide
-    def prometheus(self) -> PrometheusTelemetry:
+    def prometheus(self) -> Iterator[PrometheusTelemetry]:
         from prometheus_client import CollectorRegistry
 
-        return PrometheusTelemetry(CollectorRegistry(auto_describe=True))
+        telemetry = PrometheusTelemetry(CollectorRegistry(auto_describe=True))
+        yield telemetry
+        telemetry.flush()  # the last reports, into the metrics (in multiprocess mode: into the shared files)
 
     @provide
     def telemetry(self, prometheus: PrometheusTelemetry) -> Telemetry:

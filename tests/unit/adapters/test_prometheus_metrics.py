@@ -3,11 +3,25 @@ their sources when the page is rendered."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
+import asyncio
+from pathlib import Path
+
+import attrs
+import pytest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from apipod.adapters.metrics.prometheus import PrometheusPage, PrometheusTelemetry, StateCollector
+from apipod.adapters.metrics import prometheus
+from apipod.adapters.metrics.prometheus import (
+    DURATION_BUCKETS,
+    TTFT_BUCKETS,
+    PrometheusPage,
+    PrometheusTelemetry,
+    StateCollector,
+)
 from apipod.application.ports import FinishedRequest
+from apipod.bootstrap.container import build_container
+from apipod.bootstrap.settings import Settings
 from apipod.domain.chat import Usage
 from apipod.domain.usage import Attempt, AttemptOutcome, UsageStatus
 
@@ -107,3 +121,71 @@ def test_sources_without_a_backlog_add_no_usage_writer_metrics() -> None:
     assert not any(
         name.startswith(("apipod_usage_writer", "apipod_usage_write_failures", "apipod_redis")) for name in names
     )
+
+
+def test_the_tallies_give_the_page_observe_and_inc_would() -> None:
+    """Reports are added up before they reach prometheus_client (``flush``); the page must read as if every
+    report had been observed and incremented one by one, bucket bounds included (a value on a bound falls in
+    that bucket, a value past the last in +Inf), and a report without a time to first token observes none."""
+    telemetry = PrometheusTelemetry(CollectorRegistry())
+    reference = CollectorRegistry()
+    duration = Histogram("d", "", ("dialect",), buckets=DURATION_BUCKETS, registry=reference)
+    ttft = Histogram("t", "", ("dialect",), buckets=TTFT_BUCKETS, registry=reference)
+    durations = [0.0, 0.05, 0.050001, 0.5, 1.0, 7.5, 600.0, 600.5, 0.2, 0.2]
+    ttfts: list[float | None] = [0.05, None, 0.1, 120.0, 121.0, 0.0, None, 3.0, 0.01, 0.01]
+    for seconds, first in zip(durations, ttfts, strict=True):
+        telemetry.request_finished(attrs.evolve(_finished(), duration=seconds, ttft=first), "openai")
+        duration.labels("openai").observe(seconds)
+        if first is not None:
+            ttft.labels("openai").observe(first)
+        telemetry.response_sent("openai", 200)
+    telemetry.response_sent("openai", 429)
+    telemetry.flush()
+
+    def read(registry: CollectorRegistry, name: str) -> dict[tuple[str, str], float]:
+        return {
+            (sample.name.removeprefix(name), sample.labels.get("le", "")): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name.startswith(name + "_") and not sample.name.endswith("_created")
+        }
+
+    assert read(telemetry.registry, "apipod_request_duration_seconds") == read(reference, "d")
+    assert read(telemetry.registry, "apipod_time_to_first_token_seconds") == read(reference, "t")
+    value = telemetry.registry.get_sample_value
+    assert value("apipod_http_responses_total", {"dialect": "openai", "status": "200"}) == 10
+    assert value("apipod_http_responses_total", {"dialect": "openai", "status": "429"}) == 1
+    tokens = {"plan": "pro", "provider": "up1", "model": "a"}
+    assert value("apipod_tokens_total", {**tokens, "kind": "input"}) == 100
+    assert value("apipod_upstream_attempts_total", {"provider": "up1", "model": "a", "outcome": "served"}) == 10
+
+
+async def test_reports_reach_the_metrics_within_the_flush_time_without_a_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In multiprocess mode another worker's page reads this worker's files: the tallies must reach them on a
+    timer, not only when this worker is scraped."""
+    monkeypatch.setattr(prometheus, "FLUSH_SECONDS", 0.01)
+    telemetry = PrometheusTelemetry(CollectorRegistry())
+    count = {"dialect": "openai", "status": "200"}
+    telemetry.response_sent("openai", 200)
+    telemetry.request_finished(_finished(), "openai")
+    assert telemetry.registry.get_sample_value("apipod_http_responses_total", count) in (None, 0)
+    await asyncio.sleep(0.05)
+    assert telemetry.registry.get_sample_value("apipod_http_responses_total", count) == 1
+    served = {"dialect": "openai", "plan": "pro", "route": "default", "provider": "up1", "model": "a"}
+    assert telemetry.registry.get_sample_value("apipod_requests_total", {**served, "outcome": "success"}) == 1
+    telemetry.response_sent("openai", 200)  # a new timer after the first flush
+    await asyncio.sleep(0.05)
+    assert telemetry.registry.get_sample_value("apipod_http_responses_total", count) == 2
+
+
+async def test_closing_the_container_moves_the_last_reports_into_the_metrics(tmp_path: Path) -> None:
+    container = build_container(Settings(database_url=f"sqlite:///{tmp_path}/a.db"))
+    try:
+        telemetry = await container.get(PrometheusTelemetry)
+        telemetry.response_sent("anthropic", 200)
+    finally:
+        await container.close()
+    labels = {"dialect": "anthropic", "status": "200"}
+    assert telemetry.registry.get_sample_value("apipod_http_responses_total", labels) == 1
