@@ -599,12 +599,18 @@ async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def _close(response: httpx.Response) -> None:
-    with contextlib.suppress(httpx.HTTPError):
-        await response.aclose()
+    """``response.aclose()``, as httpx does it less its per-call ``contextlib`` manager (which only names the
+    request on an error, and this swallows transport errors: the answer was read, or has failed already)."""
+    stream = response.stream
     # httpx's client binds the body stream to its response and the response to the stream: a reference cycle
     # holding the request, both header sets and the transport's response, left for the collector's oldest
     # generation on every upstream call (~40 objects). Closed, the response needs its stream no more.
     response.stream = _CLOSED_BODY
+    if response.is_closed:
+        return
+    response.is_closed = True
+    with contextlib.suppress(httpx.HTTPError):
+        await cast(httpx.AsyncByteStream, stream).aclose()
 
 
 _CLOSED_BODY = httpx.ByteStream(b"")

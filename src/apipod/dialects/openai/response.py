@@ -89,12 +89,13 @@ def decode_response(body: Mapping[str, Any]) -> ChatResult:
     Raises:
         UpstreamError: the body is an error object sent with a success status.
     """
+    # parsed JSON: objects are dicts, and ``isinstance(x, dict)`` skips the ABC check of ``Mapping`` (PERF)
     choices = body.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
-    if not choice and isinstance(body.get("error"), Mapping | str):
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    if not choice and isinstance(body.get("error"), dict | str):
         raise UpstreamError(f"The upstream answered with an error: {_error_message(body['error'])}")
     message = choice.get("message")
-    parts = _parts(message) if isinstance(message, Mapping) else ()
+    parts = _parts(message) if isinstance(message, dict) else ()
     usage = body.get("usage")
     body_id, model = body.get("id"), body.get("model")
     return ChatResult(
@@ -104,7 +105,7 @@ def decode_response(body: Mapping[str, Any]) -> ChatResult:
         finish_reason=finish_from_wire(
             choice.get("finish_reason"), saw_tool_call=any(isinstance(p, ToolUsePart) for p in parts)
         ),
-        usage=usage_from_wire(usage) if isinstance(usage, Mapping) else Usage(),
+        usage=usage_from_wire(usage) if isinstance(usage, dict) else Usage(),
     )
 
 
