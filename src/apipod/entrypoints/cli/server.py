@@ -27,6 +27,7 @@ def build_server(settings: Settings, env: dict[str, str], admin_secret: str, *, 
         lifespan="on",
         log_level=settings.log_level.lower(),
         access_log=False,
+        server_header=False,  # no "server: uvicorn" on every answer: it tells a scanner what to try
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
