@@ -63,6 +63,7 @@ class LoopStalls:
 class GcWatch:
     __slots__ = (
         "_serving",
+        "_skip",
         "_started",
         "collected",
         "collections",
@@ -75,6 +76,7 @@ class GcWatch:
     def __init__(self) -> None:
         self._started = 0.0
         self._serving = False
+        self._skip = False
         self.stalls = LoopStalls()
         self.collections = [0, 0, 0]
         self.longest_ms = [0.0, 0.0, 0.0]
@@ -85,10 +87,18 @@ class GcWatch:
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if not self._serving:
             # Start-up: its one full collection precedes the freeze (http/collector.py) and is not load. Asked only
-            # until the freeze: gc.get_freeze_count() walks the whole frozen generation.
+            # until the freeze: gc.get_freeze_count() walks the whole frozen generation. The first collection after
+            # the freeze is settle()'s empty one, which marks the end of start-up: the loop is timed from here on,
+            # and that collection is not counted.
             if phase != "start" or gc.get_freeze_count() == 0:
                 return
             self._serving = True
+            self._skip = True
+            self.stalls.start_here()
+            return
+        if self._skip:
+            self._skip = phase != "stop"
+            return
         if self.stalls.loop is None:
             self.stalls.start_here()
         if phase == "start":
