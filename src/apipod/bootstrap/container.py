@@ -87,12 +87,13 @@ class StorageProvider(Provider):
     scope = Scope.APP
 
     @provide
-    async def stores(self, settings: Settings) -> AsyncIterator[Stores]:
+    async def stores(self, settings: Settings, clock: Clock) -> AsyncIterator[Stores]:
         stores = await open_stores(
             settings.database_url,
             migrate=settings.migrate_on_start,
             secret_key=settings.secret_key,
             quota_lease_seconds=settings.quota_lease_seconds,
+            clock=clock,
         )
         try:
             yield stores

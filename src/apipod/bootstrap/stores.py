@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from apipod.adapters.secret_box import SecretBox
-from apipod.application.ports import CatalogStore, KeyRepository, QuotaLedger, ResponseStore, UsageLog
+from apipod.application.ports import CatalogStore, Clock, KeyRepository, QuotaLedger, ResponseStore, UsageLog
 from apipod.application.ports.health import StoreProbe
 from apipod.bootstrap.secret_key import resolve_secret_box
 from apipod.bootstrap.settings import ConfigError
@@ -57,7 +57,9 @@ def memory_stores() -> Stores:
     )
 
 
-async def sqlite_stores(url: str, box: SecretBox | None = None, *, quota_lease_seconds: float = 0.0) -> Stores:
+async def sqlite_stores(
+    url: str, box: SecretBox | None = None, *, quota_lease_seconds: float = 0.0, clock: Clock | None = None
+) -> Stores:
     """The embedded default: migrates itself (no set-up). ``quota_lease_seconds`` > 0 serves reservations
     from budget leases (adapters/leased_quota.py)."""
     from apipod.adapters.sqlite import (
@@ -73,7 +75,7 @@ async def sqlite_stores(url: str, box: SecretBox | None = None, *, quota_lease_s
     await db.open()
     try:
         await db.migrate()
-        catalog = SqliteCatalogStore(db, box)
+        catalog = SqliteCatalogStore(db, box, clock=clock)
         await catalog.reseal()  # legacy plaintext -> sealed
         await catalog.load()  # a wrong key fails here, before anything is served
     except BaseException:
@@ -96,7 +98,12 @@ async def sqlite_stores(url: str, box: SecretBox | None = None, *, quota_lease_s
 
 
 async def postgres_stores(
-    url: str, *, migrate: bool, box: SecretBox | None = None, quota_lease_seconds: float = 0.0
+    url: str,
+    *,
+    migrate: bool,
+    box: SecretBox | None = None,
+    quota_lease_seconds: float = 0.0,
+    clock: Clock | None = None,
 ) -> Stores:
     """Production: refuses an unmigrated or newer schema unless asked to migrate. ``quota_lease_seconds`` > 0
     serves reservations from budget leases (adapters/leased_quota.py)."""
@@ -118,7 +125,7 @@ async def postgres_stores(
             await run_migrations(db.pool)
         else:
             await check_schema(db.pool)
-        catalog = PgCatalogStore(db, box=box)
+        catalog = PgCatalogStore(db, box=box, clock=clock)
         await catalog.reseal()  # legacy plaintext -> sealed
         await catalog.snapshot()  # a wrong key fails here, before anything is served
     except BaseException:
@@ -154,15 +161,24 @@ def _leased(ledger: HoldingLedger, lease_seconds: float, closers: list[Callable[
 
 
 async def open_stores(
-    database_url: str, *, migrate: bool = False, secret_key: str | None = None, quota_lease_seconds: float = 0.0
+    database_url: str,
+    *,
+    migrate: bool = False,
+    secret_key: str | None = None,
+    quota_lease_seconds: float = 0.0,
+    clock: Clock | None = None,
 ) -> Stores:
     """``secret_key`` is APIPOD_SECRET_KEY (``Settings.secret_key``); unset, the key file is used.
-    ``quota_lease_seconds``: ``Settings.quota_lease_seconds`` (SQLite and PostgreSQL)."""
+    ``quota_lease_seconds``: ``Settings.quota_lease_seconds`` (SQLite and PostgreSQL). ``clock``: the one the
+    catalog's cache is timed by (the system clock when not given)."""
     if database_url.startswith("memory:"):
         return memory_stores()
     if database_url.startswith("sqlite:"):
         return await sqlite_stores(
-            database_url, resolve_secret_box(database_url, secret_key), quota_lease_seconds=quota_lease_seconds
+            database_url,
+            resolve_secret_box(database_url, secret_key),
+            quota_lease_seconds=quota_lease_seconds,
+            clock=clock,
         )
     if database_url.startswith(("postgres://", "postgresql://")):
         return await postgres_stores(
@@ -170,5 +186,6 @@ async def open_stores(
             migrate=migrate,
             box=resolve_secret_box(database_url, secret_key),
             quota_lease_seconds=quota_lease_seconds,
+            clock=clock,
         )
     raise ConfigError(f"DATABASE_URL must start with memory://, sqlite:/// or postgresql://, not {database_url!r}")

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from apipod.adapters.memory.system import FixedClock
 from apipod.adapters.postgres import PgCatalogStore, PgDatabase
 from tests.contracts.builders import make_upstream
 
@@ -58,4 +59,19 @@ async def test_a_copy_past_half_its_ttl_is_served_while_it_is_checked_in_the_bac
     while len((await mine.snapshot()).upstreams) == 1 and time.monotonic() - checked < 2.0:
         await asyncio.sleep(0.005)
     assert time.monotonic() - checked < 2.0
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai", "other"]
+
+
+async def test_the_copys_age_is_timed_by_the_injected_clock(pg: PgDatabase) -> None:
+    """Time comes from the injected clock: the copy expires when that clock says so, not the system's."""
+    clock = FixedClock()
+    mine = PgCatalogStore(pg, ttl=0.1, clock=clock)
+    theirs = PgCatalogStore(pg)
+    await mine.upsert_upstream(make_upstream("openai"))
+    await mine.snapshot()
+    await theirs.upsert_upstream(make_upstream("other"))
+
+    await asyncio.sleep(0.2)  # past the ttl by the system's clock; not by the injected one
+    assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai"]
+    clock.advance(0.1)
     assert [u.name for u in (await mine.snapshot()).upstreams] == ["openai", "other"]

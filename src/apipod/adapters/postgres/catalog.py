@@ -12,7 +12,6 @@ on read.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -30,7 +29,8 @@ from apipod.adapters.secret_box import (
     seal_options,
     seal_with,
 )
-from apipod.application.ports import CatalogStore
+from apipod.adapters.system import SystemClock
+from apipod.application.ports import CatalogStore, Clock
 from apipod.dialects.catalog_wire import from_row
 from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
 from apipod.domain.errors import ConflictError, NotFoundError
@@ -39,10 +39,13 @@ _BUMP = "UPDATE catalog_meta SET version = version + 1"  # in every catalog writ
 
 
 class PgCatalogStore(CatalogStore):
-    def __init__(self, db: PgDatabase, *, ttl: float = 1.0, box: SecretBox | None = None) -> None:
+    def __init__(
+        self, db: PgDatabase, *, ttl: float = 1.0, box: SecretBox | None = None, clock: Clock | None = None
+    ) -> None:
         self._db = db
         self._box = box
         self._ttl = ttl
+        self._clock = clock or SystemClock()  # times the copy's age (the injected clock, as everywhere)
         self._fresh = ttl / 2  # a copy checked less than this ago is served without a check
         self._ahead: asyncio.Task[Catalog] | None = None  # the background check, while one runs
         self._cached: Catalog | None = None
@@ -55,7 +58,7 @@ class PgCatalogStore(CatalogStore):
     async def snapshot(self) -> Catalog:
         cached = self._cached
         if cached is not None:
-            age = time.monotonic() - self._checked_at
+            age = self._clock.monotonic() - self._checked_at
             if age < self._fresh:
                 return cached
             if age < self._ttl:
@@ -76,19 +79,19 @@ class PgCatalogStore(CatalogStore):
     async def _check(self) -> Catalog:
         async with self._lock:
             cached = self._cached
-            if cached is not None and time.monotonic() - self._checked_at < self._fresh:
+            if cached is not None and self._clock.monotonic() - self._checked_at < self._fresh:
                 return cached
             generation = self._generation
             if cached is not None:
                 async with self._db.connection("checking the catalog version") as conn:
                     version = await conn.fetchval("SELECT version FROM catalog_meta")
                 if version == self._version and generation == self._generation:
-                    self._checked_at = time.monotonic()
+                    self._checked_at = self._clock.monotonic()
                     return cached
             catalog = await self._load()
             if generation == self._generation:
                 self._cached, self._version = catalog, self._loaded_version
-                self._checked_at = time.monotonic()
+                self._checked_at = self._clock.monotonic()
             return catalog
 
     def invalidate(self) -> None:

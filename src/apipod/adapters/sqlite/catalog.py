@@ -12,7 +12,6 @@ on read.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,8 @@ from apipod.adapters.secret_box import (
     seal_with,
 )
 from apipod.adapters.sqlite.database import SqliteDatabase, immediate
-from apipod.application.ports import CatalogStore
+from apipod.adapters.system import SystemClock
+from apipod.application.ports import CatalogStore, Clock
 from apipod.dialects.catalog_wire import converter, from_row
 from apipod.domain.catalog import Account, Catalog, Plan, Upstream, UpstreamModel
 from apipod.domain.errors import ConflictError, NotFoundError
@@ -41,16 +41,19 @@ _Loaded = tuple[Catalog, int]  # the catalog and the version it was read at
 
 
 class SqliteCatalogStore(CatalogStore):
-    def __init__(self, db: SqliteDatabase, box: SecretBox | None = None, *, recheck: float = 1.0) -> None:
+    def __init__(
+        self, db: SqliteDatabase, box: SecretBox | None = None, *, recheck: float = 1.0, clock: Clock | None = None
+    ) -> None:
         self._db = db
         self._box = box
         self._recheck = recheck
+        self._clock = clock or SystemClock()  # times the version checks (the injected clock, as everywhere)
         self._catalog: Catalog | None = None
         self._version = -1
         self._checked_at = float("-inf")
 
     async def snapshot(self) -> Catalog:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         cached = self._catalog
         if cached is not None and now - self._checked_at < self._recheck:
             return cached
@@ -66,7 +69,7 @@ class SqliteCatalogStore(CatalogStore):
     def _keep(self, loaded: _Loaded) -> Catalog:
         """Serve ``loaded`` until the next version check, an interval from now."""
         self._catalog, self._version = loaded
-        self._checked_at = time.monotonic()
+        self._checked_at = self._clock.monotonic()
         return loaded[0]
 
     async def reseal(self, target: SecretBox | None = None) -> int:

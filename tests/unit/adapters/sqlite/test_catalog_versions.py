@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from apipod.adapters.memory.system import FixedClock
 from apipod.adapters.sqlite import SqliteCatalogStore, SqliteDatabase
 from apipod.domain.catalog import ModelPrices
 from tests.contracts.builders import make_model, make_upstream
@@ -79,3 +80,17 @@ async def test_a_burst_of_snapshots_reads_the_version_once_and_reloads_only_on_c
 
     assert calls == 1  # one version read; the version had not changed, so no reload
     assert all(s is first for s in snapshots)
+
+
+async def test_the_interval_is_timed_by_the_injected_clock(two: tuple[SqliteDatabase, SqliteDatabase]) -> None:
+    """Time comes from the injected clock: the copy is rechecked when that clock says so, not the system's."""
+    clock = FixedClock()
+    mine = SqliteCatalogStore(two[0])
+    theirs = SqliteCatalogStore(two[1], recheck=0.05, clock=clock)
+    await theirs.snapshot()
+    await mine.upsert_upstream(make_upstream("openai"))
+
+    await asyncio.sleep(0.1)  # twice the interval by the system's clock; none by the injected one
+    assert (await theirs.snapshot()).upstreams == ()
+    clock.advance(0.05)
+    assert [u.name for u in (await theirs.snapshot()).upstreams] == ["openai"]
