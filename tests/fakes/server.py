@@ -13,10 +13,21 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
+
+
+async def read_body(receive: Callable[[], Awaitable[Mapping[str, Any]]]) -> bytes:
+    """An ASGI request's whole body, however many ``http.request`` messages it came in."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if not message.get("more_body"):
+            return body
 
 
 class BackgroundServer:

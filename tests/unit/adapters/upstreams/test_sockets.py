@@ -21,7 +21,7 @@ from apipod.domain.errors import UpstreamRateLimitedError, UpstreamUnavailableEr
 from apipod.domain.stream import Finished, MessageStarted, StreamFailed, TextDelta, UsageReported
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.server import refused_url, serve
+from tests.fakes.server import read_body, refused_url, serve
 from tests.fixture_path import fixture
 from tests.unit.adapters.upstreams.conftest import KEY, make_call, user_request
 
@@ -157,17 +157,22 @@ def test_the_fake_serves_sync_clients_too() -> None:
     assert fake.last.body["messages"][0]["content"] == "sync"
 
 
-async def test_an_upstream_cookie_is_never_sent_back(client: httpx.AsyncClient) -> None:
-    """One client serves every account: what one account's answer sets must not ride on the next request."""
-    seen: list[str | None] = []
-    completion = {
+def chat_completion(content: str, *, prompt_tokens: int) -> dict[str, Any]:
+    """A non-streamed OpenAI answer of one completion token."""
+    return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 1,
         "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
     }
+
+
+async def test_an_upstream_cookie_is_never_sent_back(client: httpx.AsyncClient) -> None:
+    """One client serves every account: what one account's answer sets must not ride on the next request."""
+    seen: list[str | None] = []
+    completion = chat_completion("hi", prompt_tokens=1)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -198,26 +203,13 @@ async def test_an_upstream_cookie_is_never_sent_back(client: httpx.AsyncClient) 
 async def test_a_gzipped_answer_and_stream_are_decoded(client: httpx.AsyncClient) -> None:
     """An upstream that compresses (apipod's client accepts gzip) is read through httpx's decoder, answer and
     stream alike; an answer that is not compressed takes the transport's own stream (``body_chunks``)."""
-    completion = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "squeezed"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    }
+    completion = chat_completion("squeezed", prompt_tokens=3)
     stream = TEXT_FIXTURE.read_bytes()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        streamed = orjson.loads(body).get("stream", False)
+        streamed = orjson.loads(await read_body(receive)).get("stream", False)
         answer = gzip.compress(stream if streamed else orjson.dumps(completion))
         kind = b"text/event-stream" if streamed else b"application/json"
         headers = [(b"content-type", kind), (b"content-encoding", b"gzip")]
