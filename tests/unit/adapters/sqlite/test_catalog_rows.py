@@ -14,9 +14,7 @@ from apipod.domain.errors import StorageError
 from apipod.domain.quota import WindowUnit
 
 
-async def test_the_upstream_bounds_persist(tmp_path: Path) -> None:
-    db = SqliteDatabase(tmp_path / "apipod.db")
-    await db.migrate()
+async def test_the_upstream_bounds_persist(db: SqliteDatabase) -> None:
     upstream = Upstream(
         name="u",
         kind=UpstreamKind.OPENAI,
@@ -27,7 +25,6 @@ async def test_the_upstream_bounds_persist(tmp_path: Path) -> None:
     )
     await SqliteCatalogStore(db).upsert_upstream(upstream)
     assert (await SqliteCatalogStore(db).load()).upstreams == (upstream,)
-    await db.close()
 
 
 async def test_old_rows_load_after_the_migration(tmp_path: Path) -> None:
@@ -56,9 +53,7 @@ async def test_old_rows_load_after_the_migration(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_a_damaged_row_is_a_storage_error(tmp_path: Path) -> None:
-    db = SqliteDatabase(tmp_path / "apipod.db")
-    await db.migrate()
+async def test_a_damaged_row_is_a_storage_error(db: SqliteDatabase) -> None:
     await db.run(
         lambda conn: conn.execute(
             "INSERT INTO plans (name, routes, aliases, budgets) VALUES ('p', '\"m\"', '[]', '[]')"
@@ -66,4 +61,3 @@ async def test_a_damaged_row_is_a_storage_error(tmp_path: Path) -> None:
     )
     with pytest.raises(StorageError, match="routes"):
         await SqliteCatalogStore(db).load()
-    await db.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -23,14 +22,6 @@ from tests.contracts.quota import QuotaLedgerContract
 from tests.contracts.quota_leases import PendingHolds, QuotaLeaseContract
 from tests.contracts.responses import ResponseStoreContract
 from tests.contracts.usage import UsageLogContract
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    database = SqliteDatabase(tmp_path / "apipod.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 class TestSqliteKeyRepository(KeyRepositoryContract):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +43,6 @@ def raw_bytes(path: Path) -> bytes:
 
 def mode(path: Path | str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    database = SqliteDatabase(tmp_path / "apipod.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 class TestSqliteCatalogStoreWithASecretBox(CatalogStoreContract):
