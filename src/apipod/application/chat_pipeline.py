@@ -5,10 +5,16 @@
 ``start`` runs everything up to the upstream's answer (for a stream: its first event); ``finish`` settles
 or releases the quota, frees every slot and writes the usage row, exactly once, however the request ended.
 Each of those steps runs on its own, so one failing (or a cancellation arriving) never skips the others.
+
+A caller that sends the answer itself (the HTTP layer) can take the usage row and the telemetry report to run
+after its answer is out (``AfterAnswer``): they change nothing the next request is governed by, and at one
+connection the time they take is then the client's, not the answer's (PERF, issue 10). The quota, the upstream
+slot and the admission slots are always given back before ``finish`` returns.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TypeVar
@@ -40,6 +46,9 @@ from apipod.domain.quota import CHARS_PER_TOKEN, Reservation, estimate_tokens
 from apipod.domain.usage import AttemptOutcome, UsageStatus
 
 T = TypeVar("T")
+
+AfterAnswer = Callable[[Callable[[], Awaitable[None]]], None]
+"""Takes a step to run once, after the caller's answer is out (e.g. ``RequestLifetime.on_close``)."""
 
 
 @attrs.define
@@ -141,10 +150,17 @@ class ChatPipeline:
             raise
 
     async def finish(
-        self, turn: ChatTurn, *, status: UsageStatus, usage: Usage | None, error: str | None = None
+        self,
+        turn: ChatTurn,
+        *,
+        status: UsageStatus,
+        usage: Usage | None,
+        error: str | None = None,
+        after_answer: AfterAnswer | None = None,
     ) -> None:
         """Settle (real usage) or release the quota, free the upstream slot and the admission slots, and
-        write the usage row. Runs once per turn; every step runs even when another fails."""
+        write the usage row. Runs once per turn; every step runs even when another fails. With
+        ``after_answer``, the usage row and the telemetry report are handed to it rather than run here."""
         if turn.closed:
             return
         turn.closed = True
@@ -177,15 +193,17 @@ class ChatPipeline:
             if turn.accounted:
                 self._report(turn, status, usage)
 
-        await run_each(
-            (
-                ("closing the quota reservation", quota),
-                ("freeing the upstream slot", slot),
-                ("freeing the admission slots", admission),
-                ("recording usage", row),
-                ("reporting telemetry", report),
-            )
+        reports = (("recording usage", row), ("reporting telemetry", report))
+        holds = (
+            ("closing the quota reservation", quota),
+            ("freeing the upstream slot", slot),
+            ("freeing the admission slots", admission),
         )
+        if after_answer is None:
+            await run_each(holds + reports)
+            return
+        await run_each(holds)
+        after_answer(functools.partial(run_each, reports))
 
     async def _record_row(
         self, turn: ChatTurn, status: UsageStatus, usage: Usage | None, error: str | None, cost: Decimal

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from apipod.application.authenticate_key import AuthenticateKey, Principal
+from apipod.application.chat_pipeline import AfterAnswer
 from apipod.application.complete_chat import CompleteChat
 from apipod.application.issue_api_key import IssueApiKey, ManageKeys
 from apipod.application.key_standing import BudgetStanding, KeyStanding
@@ -66,11 +67,21 @@ class Gateway:
         return await self.authenticator.execute(api_key)
 
     async def complete(
-        self, api_key: str | Principal, request: ChatRequest, *, request_id: str | None = None
+        self,
+        api_key: str | Principal,
+        request: ChatRequest,
+        *,
+        request_id: str | None = None,
+        after_answer: AfterAnswer | None = None,
     ) -> ChatResult:
-        """``request_id`` joins the answer to its usage row (one is made when not given)."""
+        """``request_id`` joins the answer to its usage row (one is made when not given). A caller that sends
+        the answer on (the HTTP layer) may pass ``after_answer``: the usage row and the telemetry report are
+        handed to it, to run once the answer is out. The quota is settled and every slot freed before this
+        returns either way."""
         principal = api_key if isinstance(api_key, Principal) else await self.authenticate(api_key)
-        return await self._completion.execute(principal, request, request_id or self.new_request_id())
+        return await self._completion.execute(
+            principal, request, request_id or self.new_request_id(), after_answer=after_answer
+        )
 
     async def stream(
         self, api_key: str | Principal, request: ChatRequest, *, request_id: str | None = None

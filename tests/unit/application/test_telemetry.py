@@ -4,6 +4,7 @@ metrics need), failovers at the dispatcher, refusals where they are decided, wai
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -14,7 +15,7 @@ from apipod.domain.catalog import Alias, Catalog, Route
 from apipod.domain.chat import Usage
 from apipod.domain.errors import QuotaExceededError, RateLimitedError, UpstreamUnavailableError
 from apipod.domain.usage import AttemptOutcome, UsageStatus
-from tests.unit.application.catalogs import daily_requests, two_upstreams
+from tests.unit.application.catalogs import daily_requests, daily_tokens, two_upstreams
 from tests.unit.application.fakes import World, make_world, text_events, text_result, user_request
 
 
@@ -149,3 +150,25 @@ async def test_a_wait_in_the_queue_is_reported_with_whether_it_was_served() -> N
     _ = [event async for event in holder]  # frees the slot
     await waiting
     assert fake.waits == [True]
+
+
+async def test_an_answer_sent_first_takes_the_row_and_the_report_and_nothing_the_next_request_needs() -> None:
+    """``after_answer`` (what the HTTP layer passes): the quota is settled and the slots are free when the call
+    returns; the usage row and the telemetry report wait, once each, for the caller's answer to be out."""
+    world, fake, key = await _world(budgets=daily_tokens(60), plan_concurrency=1)
+    usage = Usage(input_tokens=10, output_tokens=5)
+    world.upstream.script("a", text_result(usage=usage), text_result(usage=Usage(input_tokens=3, output_tokens=2)))
+    later: list[Callable[[], Awaitable[None]]] = []
+    await world.gateway.complete(key, user_request(max_tokens=40), after_answer=later.append)
+    assert len(later) == 1
+    assert world.usage.records() == [] and fake.finished == []
+    principal = await world.gateway.authenticate(key)
+    [standing] = await world.gateway.budgets(principal)
+    assert standing.used == 15  # settled at the real spend: the hold of 40 output tokens is gone
+    # The next request is admitted (one concurrent request allowed) and its hold of 40 fits beside the first's
+    # spend (it would not beside the first's hold), before the first's row is written.
+    await world.gateway.complete(key, user_request(max_tokens=40))
+    assert [row.usage.output_tokens for row in world.usage.records()] == [2]
+    await later.pop()()
+    assert sorted(row.usage.output_tokens for row in world.usage.records()) == [2, 5]
+    assert sorted(f.usage.output_tokens for f, _ in fake.finished) == [2, 5]

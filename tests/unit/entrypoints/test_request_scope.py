@@ -17,7 +17,14 @@ from apipod.domain.chat import ChatRequest, ChatResult
 from apipod.domain.stream import StreamEvent
 from apipod.entrypoints.http.app import create_app
 from apipod.entrypoints.http.request_scope import HttpRequestProvider, credential_of, request_id_of
-from tests.unit.application.fakes import OneClientRegistry, ScriptedUpstream, World, make_world, text_events
+from tests.unit.application.fakes import (
+    OneClientRegistry,
+    ScriptedUpstream,
+    World,
+    make_world,
+    text_events,
+    text_result,
+)
 
 SECRET = "s" * 24
 CATALOG = Catalog(
@@ -220,3 +227,29 @@ def test_credentials_come_from_bearer_or_x_api_key() -> None:
     assert credential_of({"headers": []}) is None
     with pytest.raises(AuthenticationError):
         credential_of({"headers": [(b"authorization", b"Basic abc")]})
+
+
+async def test_a_non_streamed_answer_is_sent_before_its_usage_row_which_is_written_once(
+    world: World, gated: GatedUpstream
+) -> None:
+    """The row (and the telemetry) run as the request closes, after the answer's last byte; the quota was
+    settled before the answer (``Gateway.complete(after_answer=...)``)."""
+    gated.first.set()
+    gated.script("m", text_result("hi"))
+    exchange = await exchange_for(world, stream=False)
+    rows_when_answered: list[int] = []
+    send = exchange.send
+
+    async def noting(message: dict[str, Any]) -> None:
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            rows_when_answered.append(len(world.usage.records()))
+            exchange.disconnect()  # the client leaves at once: the row is still written
+
+    exchange.send = noting  # type: ignore[method-assign]
+    await app_of(world)(exchange.scope, exchange.receive, exchange.send)
+
+    assert rows_when_answered == [0]
+    (row,) = world.usage.records()
+    assert row.status == "success"
+    assert exchange.header(b"x-request-id") == row.request_id.encode()

@@ -87,7 +87,8 @@ class ChatCall:
         created = int(clock.now().timestamp())
         lifetime.watch()  # from here a client that goes away cancels the upstream call at once
         if not request.stream:
-            result = await gateway.complete(principal, request, request_id=request_id)
+            # the usage row and the telemetry run as the request closes, after the answer is written
+            result = await gateway.complete(principal, request, request_id=request_id, after_answer=lifetime.on_close)
             answer = dialect.encode(result, body, response_id=request_id, created=created)
             if after is not None:
                 await after(answer)
