@@ -124,6 +124,7 @@ class ChatPipeline:
                 plan=principal.plan,
                 request=request,
                 prices=[c.model.prices for c in candidates],
+                chars=chars,
             )
             tokens = estimate_tokens(chars, request.max_output_tokens, output_cap=self._output_cap)
             turn.attempts = attempts = self._dispatcher.begin(candidates, tokens=tokens)

@@ -55,13 +55,20 @@ class ReserveQuota:
         self._cap = settings.estimate_output_cap
 
     async def execute(
-        self, *, key_id: str, plan: Plan, request: ChatRequest, prices: Iterable[ModelPrices] = ()
+        self,
+        *,
+        key_id: str,
+        plan: Plan,
+        request: ChatRequest,
+        prices: Iterable[ModelPrices] = (),
+        chars: int | None = None,
     ) -> Reservation | None:
-        """``prices``: of the models the request may be routed to."""
+        """``prices``: of the models the request may be routed to; ``chars``: ``prompt_chars(request)``, when the
+        caller has counted it already."""
         if not plan.budgets:
             return None
         input_tokens, output_tokens = estimate_parts(
-            prompt_chars(request), request.max_output_tokens, output_cap=self._cap
+            prompt_chars(request) if chars is None else chars, request.max_output_tokens, output_cap=self._cap
         )
         cost = (
             # the request's own max output, uncapped: a money hold must cover what the answer may cost

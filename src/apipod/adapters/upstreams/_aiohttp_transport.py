@@ -77,12 +77,16 @@ class LeanAiohttpTransport(AiohttpTransport):
 
 class _Body(httpx.AsyncByteStream):
     """The response's body, read as httpx-aiohttp's ``AiohttpResponseStream`` reads it (its own iterator, not an
-    async generator: the event loop registers every async generator in a ``WeakSet`` and drops it again)."""
+    async generator: the event loop registers every async generator in a ``WeakSet`` and drops it again).
 
-    __slots__ = ("_response",)
+    ``plain``: the answer has no ``Content-Encoding``, so its chunks are the body as is (``body_chunks`` asks
+    this rather than httpx's headers, whose ``in`` lowercases every name into a new list)."""
+
+    __slots__ = ("_response", "plain")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
+        self.plain = "Content-Encoding" not in response.headers  # aiohttp's case-insensitive multidict, in C
 
     def __aiter__(self) -> _Body:
         return self

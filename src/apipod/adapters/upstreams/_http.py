@@ -568,9 +568,12 @@ def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     event loop when it starts) and an identity decoder; the chunks come out the same. The body is read once and
     closed by ``_close``, so the consumed-stream bookkeeping those generators keep has no reader here.
     """
+    stream = cast(httpx.AsyncByteStream, response.stream)
+    if getattr(stream, "plain", False):  # the aiohttp transport's body knows (``_aiohttp_transport._Body``)
+        return stream
     if "content-encoding" in response.headers:
         return response.aiter_bytes()
-    return cast(httpx.AsyncByteStream, response.stream)
+    return stream
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
