@@ -75,6 +75,48 @@ async def test_rows_are_written_in_batches_of_at_most_batch_size(
     await log.close()
 
 
+async def test_rows_that_come_one_at_a_time_are_gathered_into_one_insert(
+    db: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As requests at one connection record them: one INSERT for the rows of ``gather_seconds``, not one each."""
+    log = PgUsageLog(db, gather_seconds=0.3)
+    inserts: list[int] = []
+    insert = log._insert
+
+    async def counting(rows: list[tuple[object, ...]]) -> None:
+        inserts.append(len(rows))
+        await insert(rows)
+
+    monkeypatch.setattr(log, "_insert", counting)
+    for i in range(5):
+        await log.record(make_record(f"req_{i}"))
+        await asyncio.sleep(0.01)
+    assert inserts == []  # still gathering
+    assert log.depth == 5
+    for _ in range(100):
+        if inserts:
+            break
+        await asyncio.sleep(0.02)
+    assert inserts == [5]
+    assert await count_rows(db) == 5
+    await log.close()
+
+
+async def test_a_flush_or_a_full_batch_does_not_wait_for_the_gathering(db: PgDatabase) -> None:
+    log = PgUsageLog(db, batch_size=3, gather_seconds=30)
+    await log.record(make_record("first"))
+    await asyncio.wait_for(log.flush(), 2)  # a reader of the log sees its rows at once
+    assert await count_rows(db) == 1
+    for i in range(3):
+        await log.record(make_record(f"full_{i}"))
+    for _ in range(100):
+        if await count_rows(db) == 4:
+            break
+        await asyncio.sleep(0.02)
+    assert await count_rows(db) == 4  # a full batch went without a flush, long before 30 s
+    await asyncio.wait_for(log.close(), 2)
+
+
 async def test_rows_recorded_while_the_database_is_down_are_written_when_it_returns(
     db: PgDatabase, scratch_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,7 +1,10 @@
 """PgUsageLog: usage rows written off the request path, in batches, never dropped silently.
 
 ``record()`` puts the row on a bounded queue and returns; one background task drains it into batches of
-up to ``batch_size`` rows, each written by one ``INSERT ... SELECT FROM unnest(...)``. While the database
+up to ``batch_size`` rows, each written by one ``INSERT ... SELECT FROM unnest(...)``. The writer gathers rows
+for ``gather_seconds`` after the first one (or until a batch is full, or a flush asks), as the SQLite log does:
+a write's fixed cost (a pooled connection, the retry bookkeeping, a round trip) is paid once per batch rather
+than once per request when requests come one at a time (PERF, issue 10). While the database
 is down the batch is retried (tenacity, capped exponential backoff, logged at ERROR each time); the queue
 fills, and then ``record()`` waits for room (backpressure, logged) instead of dropping rows, for up to
 ``overflow_wait`` seconds: a request must not hang on a long outage, so a row that still finds no room
@@ -158,6 +161,8 @@ class PgUsageLog(UsageLog):
     batch_size: most rows per INSERT.
     retry_initial, retry_max: backoff between attempts while the database is unavailable (seconds).
     overflow_wait: longest wait of ``record()`` for room in a full queue before it drops the row.
+    gather_seconds: how long the writer waits for more rows after the first (0: none; it then writes whatever
+        is queued at once). ``flush()`` and a full batch end the wait early.
     """
 
     def __init__(
@@ -169,8 +174,11 @@ class PgUsageLog(UsageLog):
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
         overflow_wait: float = 30.0,
+        gather_seconds: float = 0.05,
     ) -> None:
         self._db = db
+        self._gather_seconds = gather_seconds
+        self._due = asyncio.Event()  # set: the writer stops gathering and writes now
         self._queue: asyncio.Queue[Row] = asyncio.Queue(maxsize=max_queue)
         self._batch_size = batch_size
         self._retry_initial = retry_initial
@@ -196,14 +204,19 @@ class PgUsageLog(UsageLog):
     async def record(self, record: UsageRecord) -> None:
         self._ensure_writer()
         row = _row(record)
-        if self._queue.full():
-            now = time.monotonic()
-            if now - self._warned_full >= 1.0:  # loud, but once a second rather than once per request
-                self._warned_full = now
-                log.warning(
-                    "usage queue is full (%d rows waiting): requests wait for the writer; is the database down?",
-                    self.depth,
-                )
+        if not self._queue.full():
+            # PERF: no ``wait_for`` (a task and a timer per request) when there is room
+            self._queue.put_nowait(row)
+            if self._queue.qsize() >= self._batch_size:
+                self._due.set()
+            return
+        now = time.monotonic()
+        if now - self._warned_full >= 1.0:  # loud, but once a second rather than once per request
+            self._warned_full = now
+            log.warning(
+                "usage queue is full (%d rows waiting): requests wait for the writer; is the database down?",
+                self.depth,
+            )
         try:
             await asyncio.wait_for(self._queue.put(row), self._overflow_wait)
         except TimeoutError:
@@ -222,6 +235,7 @@ class PgUsageLog(UsageLog):
         if self.depth == 0:
             return
         self._ensure_writer()
+        self._due.set()
         await self._queue.join()
 
     async def close(self, grace: float = 30.0) -> None:
@@ -304,15 +318,25 @@ class PgUsageLog(UsageLog):
     async def _write_loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._in_flight = len(batch)
+            self._in_flight = 1  # counted while the writer gathers: a flush must not find nothing to wait for
             try:
+                await self._gather()
+                while len(batch) < self._batch_size and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                self._in_flight = len(batch)
                 await self._write(batch)
             finally:
                 self._in_flight = 0
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _gather(self) -> None:
+        """Wait up to ``gather_seconds`` for more rows, unless a batch is full or a flush wants them now."""
+        if self._gather_seconds > 0 and not self._due.is_set() and self._queue.qsize() + 1 < self._batch_size:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._gather_seconds):
+                    await self._due.wait()
+        self._due.clear()
 
     async def _write(self, rows: list[Row]) -> None:
         """Write ``rows``, retrying while the database is unavailable. Invalid data cannot succeed on
