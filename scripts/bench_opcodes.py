@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 # the script directory is not a package
 from bench_common import apipod, create_key, free_port, running, wait_ready  # noqa: E402
 from bench_instructions import send  # noqa: E402
-from bench_wrk import CATALOG, SCENARIOS, calls, nginx_path, write_answers  # noqa: E402
+from bench_wrk import CATALOG, SCENARIOS, Call, calls, nginx_path, write_answers  # noqa: E402
 
 WARM_UP = 300
 
@@ -97,7 +98,10 @@ if os.environ.get("APIPOD_OPCODES_OUT"):
 """
 
 
-def count(scenario: str, requests: int, callers: str) -> dict[str, dict[str, int]]:
+def hooked_run(hook: str, out_var: str, scenario: str, drive: Callable[[int, Call, Path], None], **env: str) -> str:
+    """``apipod serve`` on ``bench_wrk.py``'s stack with ``hook`` as its ``sitecustomize`` (``env`` beside it):
+    a warm-up, a ``SIGUSR1``, ``drive(port, call, tmp)``, a second ``SIGUSR1``; returns what the hook wrote to
+    the file named by the ``out_var`` setting. Shared with ``bench_timeline.py``."""
     nginx = nginx_path()
     if nginx is None:
         raise SystemExit("needs nginx (apt-get install nginx-light)")
@@ -105,12 +109,12 @@ def count(scenario: str, requests: int, callers: str) -> dict[str, dict[str, int
     with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
         tmp = Path(name)
         (tmp / "hook").mkdir()
-        (tmp / "hook" / "sitecustomize.py").write_text(HOOK)
-        out = tmp / "opcodes.json"
+        (tmp / "hook" / "sitecustomize.py").write_text(hook)
+        out = tmp / "hook-output.json"
         write_answers(tmp, up)
         upstream = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
         path = os.pathsep.join(filter(None, [str(tmp / "hook"), os.environ.get("PYTHONPATH")]))
-        settings = {"PYTHONPATH": path, "APIPOD_OPCODES_OUT": str(out), "APIPOD_OPCODES_CALLERS": callers}
+        settings = {"PYTHONPATH": path, out_var: str(out), **env}
         gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", **settings)
         wait_ready(f"http://127.0.0.1:{up}/plain/", [upstream, gateway])
         wait_ready(f"http://127.0.0.1:{gw}/health", [upstream, gateway])
@@ -118,14 +122,25 @@ def count(scenario: str, requests: int, callers: str) -> dict[str, dict[str, int
         send(gw, call, WARM_UP)
         os.kill(gateway.pid, signal.SIGUSR1)
         time.sleep(0.2)
-        send(gw, call, requests)
+        drive(gw, call, tmp)
         os.kill(gateway.pid, signal.SIGUSR1)
         for _ in range(300):
             if out.exists():
-                result: dict[str, dict[str, int]] = json.loads(out.read_text())
-                return result
+                return out.read_text()
             time.sleep(0.1)
-        raise SystemExit("the server wrote no counts")
+        raise SystemExit("the server wrote nothing")
+
+
+def count(scenario: str, requests: int, callers: str) -> dict[str, dict[str, int]]:
+    text = hooked_run(
+        HOOK,
+        "APIPOD_OPCODES_OUT",
+        scenario,
+        lambda port, call, _: send(port, call, requests),
+        APIPOD_OPCODES_CALLERS=callers,
+    )
+    result: dict[str, dict[str, int]] = json.loads(text)
+    return result
 
 
 def package(where: str) -> str:

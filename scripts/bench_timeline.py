@@ -26,25 +26,18 @@ docs/benchmarks.md (thirteenth pass) has a reading of it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # the script directory is not a package
-from bench_common import apipod, create_key, free_port, running, wait_ready  # noqa: E402
 from bench_instructions import send  # noqa: E402
-from bench_wrk import CATALOG, calls, lua, nginx_path, write_answers, wrk  # noqa: E402
-
-WARM_UP = 300
+from bench_opcodes import hooked_run  # noqa: E402
+from bench_wrk import Call, lua, wrk  # noqa: E402
 
 # (module, class, method, mark on entry, mark on exit); None where the stage has no mark on that side.
 # The order of the marks within one request is the order in which a request passes them.
@@ -125,37 +118,15 @@ if os.environ.get("APIPOD_TIMELINE_OUT"):
 
 
 def record(requests: int, client: str) -> list[tuple[int, str]]:
-    nginx = nginx_path()
-    if nginx is None:
-        raise SystemExit("needs nginx (apt-get install nginx-light)")
-    up, gw = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
-        tmp = Path(name)
-        (tmp / "hook").mkdir()
-        (tmp / "hook" / "sitecustomize.py").write_text(HOOK)
-        out = tmp / "marks.json"
-        write_answers(tmp, up)
-        upstream = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
-        path = os.pathsep.join(filter(None, [str(tmp / "hook"), os.environ.get("PYTHONPATH")]))
-        settings = {"PYTHONPATH": path, "APIPOD_TIMELINE_OUT": str(out), "APIPOD_TIMELINE_STAGES": json.dumps(STAGES)}
-        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", **settings)
-        wait_ready(f"http://127.0.0.1:{up}/plain/", [upstream, gateway])
-        wait_ready(f"http://127.0.0.1:{gw}/health", [upstream, gateway])
-        call = calls(create_key(f"http://127.0.0.1:{gw}"))["request"]
-        send(gw, call, WARM_UP)
-        os.kill(gateway.pid, signal.SIGUSR1)
-        time.sleep(0.2)
+    def drive(port: int, call: Call, tmp: Path) -> None:
         if client == "wrk":
             # about as many requests as asked for, at wrk's rate (at one connection)
-            wrk(f"http://127.0.0.1:{gw}{call.path}", lua(call, tmp, "timeline"), 1, max(1, requests // 1000))
+            wrk(f"http://127.0.0.1:{port}{call.path}", lua(call, tmp, "timeline"), 1, max(1, requests // 1000))
         else:
-            send(gw, call, requests)
-        os.kill(gateway.pid, signal.SIGUSR1)
-        for _ in range(300):
-            if out.exists():
-                return [(t, label) for t, label in json.loads(out.read_text())]
-            time.sleep(0.1)
-        raise SystemExit("the server wrote no marks")
+            send(port, call, requests)
+
+    text = hooked_run(HOOK, "APIPOD_TIMELINE_OUT", "request", drive, APIPOD_TIMELINE_STAGES=json.dumps(STAGES))
+    return [(t, label) for t, label in json.loads(text)]
 
 
 def stages(marks: list[tuple[int, str]]) -> dict[tuple[str, str], list[float]]:

@@ -51,10 +51,8 @@ async def count_rows(db: PgDatabase) -> int:
     return int(await db.pool.fetchval("SELECT count(*) FROM usage_logs"))
 
 
-async def test_rows_are_written_in_batches_of_at_most_batch_size(
-    db: PgDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    log = PgUsageLog(db, batch_size=100)
+def counting_inserts(log: PgUsageLog, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each INSERT ``log`` makes from now on, in order."""
     inserts: list[int] = []
     insert = log._insert
 
@@ -63,6 +61,14 @@ async def test_rows_are_written_in_batches_of_at_most_batch_size(
         await insert(rows)
 
     monkeypatch.setattr(log, "_insert", counting)
+    return inserts
+
+
+async def test_rows_are_written_in_batches_of_at_most_batch_size(
+    db: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = PgUsageLog(db, batch_size=100)
+    inserts = counting_inserts(log, monkeypatch)
     for i in range(250):
         await log.record(make_record(f"req_{i}", timestamp=NOW + timedelta(milliseconds=i)))
     await log.flush()
@@ -80,14 +86,7 @@ async def test_rows_that_come_one_at_a_time_are_gathered_into_one_insert(
 ) -> None:
     """As requests at one connection record them: one INSERT for the rows of ``gather_seconds``, not one each."""
     log = PgUsageLog(db, gather_seconds=0.3)
-    inserts: list[int] = []
-    insert = log._insert
-
-    async def counting(rows: list[tuple[object, ...]]) -> None:
-        inserts.append(len(rows))
-        await insert(rows)
-
-    monkeypatch.setattr(log, "_insert", counting)
+    inserts = counting_inserts(log, monkeypatch)
     for i in range(5):
         await log.record(make_record(f"req_{i}"))
         await asyncio.sleep(0.01)
