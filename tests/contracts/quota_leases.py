@@ -82,6 +82,23 @@ class QuotaLeaseContract:
             await ledger.settle(reservation, tokens=1, now=later)
         assert sizes == [32, 16, 8, 4, 4, 4]
 
+    async def test_leases_grow_for_one_client_sending_request_after_another(
+        self, exact: HoldingLedger, pending_holds: PendingHolds
+    ) -> None:
+        """Each lease runs out of room within its time and closes before the next request comes (nothing in
+        flight): the next one is still taken larger, so the statements stay rare at one connection too."""
+        ledger = LeasedQuotaLedger(exact, multiple=4, linger=10.0)
+        sizes = []
+        for i in range(60):
+            reservation = await ledger.reserve(key_id="hot", budgets=BUDGETS, tokens=1000, now=NOW, ttl=60)
+            sizes.append(_granted_requests(ledger, reservation))
+            await ledger.settle(reservation, tokens=i, now=NOW)
+        assert sorted(set(sizes)) == [4, 8, 16, 32]  # four leases for sixty requests, not fifteen
+        await ledger.close()
+        assert await pending_holds() == 0
+        day, month = await exact.usage(key_id="hot", budgets=BUDGETS, now=NOW)
+        assert (day.tokens, month.requests) == (sum(range(60)), 60)
+
     async def test_one_process_admits_exactly_the_budget_giving_its_unused_room_back(
         self, exact: HoldingLedger, pending_holds: PendingHolds
     ) -> None:
