@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from apipod.adapters.postgres import PgDatabase, PgUsageLog, migrate
+from apipod.adapters.postgres.usage import _COLUMNS
 from apipod.domain.chat import Usage
 from apipod.domain.errors import StorageError
 from tests.contracts.builders import NOW, make_record
@@ -171,6 +172,35 @@ async def test_close_reports_rows_it_could_not_write(db: PgDatabase, scratch_dsn
 
     with pytest.raises(StorageError, match="2 usage rows could not be written"):
         await log.close(grace=0.5)
+
+
+async def test_a_batch_whose_acknowledgement_was_lost_is_written_once(
+    db: PgDatabase, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch committed but the answer never came back: the retry finds its row ids there and counts it as
+    written, neither twice nor retried forever."""
+    log = PgUsageLog(db, retry_initial=0.01, retry_max=0.01)
+    insert = log._insert
+    attempts: list[int] = []
+
+    async def commits_then_loses_the_answer(rows: list[tuple[object, ...]]) -> None:
+        attempts.append(len(rows))
+        if len(attempts) == 1:
+            await db.pool.copy_records_to_table("usage_logs", records=rows, columns=_COLUMNS)
+            raise StorageError("writing usage rows: connection lost")
+        await insert(rows)
+
+    monkeypatch.setattr(log, "_insert", commits_then_loses_the_answer)
+    with caplog.at_level(logging.WARNING, logger="apipod.usage"):
+        for i in range(3):
+            await log.record(make_record(f"req_{i}"))
+        await asyncio.wait_for(log.flush(), 5)
+
+    assert attempts == [3, 3]
+    assert await count_rows(db) == 3
+    assert log.written == 3
+    assert any("already written" in r.getMessage() for r in caplog.records)
+    await log.close()
 
 
 async def test_invalid_rows_are_rejected_alone_and_loudly(db: PgDatabase, caplog: pytest.LogCaptureFixture) -> None:

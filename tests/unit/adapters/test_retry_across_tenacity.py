@@ -112,9 +112,9 @@ class FlakyDatabase:
             raise StorageError(f"{action}: connection refused")
         yield self
 
-    async def execute(self, query: str, *args: Any) -> str:
+    async def copy_records_to_table(self, table: str, *, records: list[Any], columns: Any) -> str:
         self.executed += 1
-        return "INSERT 0 1"
+        return f"COPY {len(records)}"
 
 
 async def test_usage_writer_retries_its_batch_while_the_database_is_down() -> None:

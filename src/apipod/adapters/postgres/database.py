@@ -60,14 +60,23 @@ def _unique_what(exc: asyncpg.UniqueViolationError) -> str:
     return name or "identity"
 
 
-def _encode_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + orjson.dumps(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return orjson.loads(memoryview(data)[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb in and out as Python values, through orjson.
-    await conn.set_type_codec("jsonb", encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog", format="text")
-    await conn.set_type_codec("json", encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog", format="text")
+    # json and jsonb in and out as Python values, through orjson, in the binary format: the usage writer's
+    # binary COPY needs a binary encoder for every column, and bytes skip a decode to str on each value.
+    catalog = "pg_catalog"
+    await conn.set_type_codec("jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema=catalog, format="binary")
+    await conn.set_type_codec("json", encoder=orjson.dumps, decoder=orjson.loads, schema=catalog, format="binary")
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
