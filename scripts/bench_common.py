@@ -23,6 +23,9 @@ SECRET = "bench-admin-secret-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+DATABASE_HELP = "apipod's database: an empty PostgreSQL database (migrated at start); default a fresh SQLite file"
+
+
 def free_port() -> int:
     """A port the OS just handed out, so parallel runs and leftovers do not collide."""
     with socket.socket() as sock:
@@ -90,16 +93,19 @@ def apipod(
     workers: str,
     *args: str,
     prefix: Sequence[str] = (),
+    database_url: str | None = None,
     **env: str,
 ) -> subprocess.Popen[bytes]:
-    """``apipod serve`` on ``port`` over a fresh SQLite database in ``tmp``, with ``catalog`` (TOML) and the
-    benchmark's admin secret; ``env`` adds settings (``HTTP_TRANSPORT``, ``APIPOD_GC_REPORT``). ``stack``
-    stops it. ``args`` go on the command line (``--migrate``); ``prefix`` runs it under another command
-    (valgrind)."""
+    """``apipod serve`` on ``port`` over a fresh SQLite database in ``tmp`` (or ``database_url``, an empty
+    PostgreSQL database, migrated at start), with ``catalog`` (TOML) and the benchmark's admin secret; ``env``
+    adds settings (``HTTP_TRANSPORT``, ``APIPOD_GC_REPORT``). ``stack`` stops it. ``args`` go on the command
+    line; ``prefix`` runs it under another command (valgrind)."""
     (tmp / "catalog.toml").write_text(catalog)
+    if database_url is not None:
+        args = ("--migrate", *args)
     settings = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp}/bench.db",
         "ADMIN_SECRET": SECRET,
         "APIPOD_CONFIG": str(tmp / "catalog.toml"),
         "PORT": str(port),

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # the script directory is not a package
-from bench_common import apipod, create_key, free_port, running, wait_ready  # noqa: E402
+from bench_common import DATABASE_HELP, apipod, create_key, free_port, running, wait_ready  # noqa: E402
 from bench_wrk import (  # noqa: E402
     CATALOG,
     FORWARDER,
@@ -136,7 +136,13 @@ def grind(tmp: Path, name: str) -> list[str]:
 
 
 def run(
-    scenarios: Sequence[str], targets: Sequence[str], requests: int, small: int, keep: Path | None, dilate: float
+    scenarios: Sequence[str],
+    targets: Sequence[str],
+    requests: int,
+    small: int,
+    keep: Path | None,
+    dilate: float,
+    database_url: str | None = None,
 ) -> None:
     nginx = nginx_path()
     if nginx is None or shutil.which("callgrind_control") is None:
@@ -150,7 +156,16 @@ def run(
         dilated.mkdir()
         (dilated / "sitecustomize.py").write_text(DILATE.format(factor=dilate))
         path = os.pathsep.join([str(dilated), *filter(None, [os.environ.get("PYTHONPATH")])])
-        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", prefix=grind(tmp, "apipod.out"), PYTHONPATH=path)
+        gateway = apipod(
+            stack,
+            tmp,
+            CATALOG.format(port=up),
+            gw,
+            "1",
+            prefix=grind(tmp, "apipod.out"),
+            database_url=database_url,
+            PYTHONPATH=path,
+        )
         forwarder_command = [*grind(tmp, "forwarder.out"), sys.executable, str(FORWARDER), str(fw)]
         forwarder = stack.enter_context(running([*forwarder_command, f"http://127.0.0.1:{up}"]))
         processes = [upstream, gateway, forwarder]
@@ -194,8 +209,10 @@ def main() -> None:
         default=50.0,
         help="stretch apipod's clock-driven work (usage batches, WAL checkpoints) by this factor: valgrind's slowdown",
     )
+    parser.add_argument("--database-url", help=DATABASE_HELP)
     args = parser.parse_args()
-    run(names(args.scenario, SCENARIOS), names(args.target, TARGETS), args.requests, args.small, args.keep, args.dilate)
+    scenarios, targets = names(args.scenario, SCENARIOS), names(args.target, TARGETS)
+    run(scenarios, targets, args.requests, args.small, args.keep, args.dilate, args.database_url)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # the script directory is not a package
-from bench_common import apipod, create_key, free_port, running, wait_ready  # noqa: E402
+from bench_common import DATABASE_HELP, apipod, create_key, free_port, running, wait_ready  # noqa: E402
 from bench_instructions import send  # noqa: E402
 from bench_wrk import CATALOG, SCENARIOS, Call, calls, nginx_path, write_answers  # noqa: E402
 
@@ -98,7 +98,14 @@ if os.environ.get("APIPOD_OPCODES_OUT"):
 """
 
 
-def hooked_run(hook: str, out_var: str, scenario: str, drive: Callable[[int, Call, Path], None], **env: str) -> str:
+def hooked_run(
+    hook: str,
+    out_var: str,
+    scenario: str,
+    drive: Callable[[int, Call, Path], None],
+    database_url: str | None = None,
+    **env: str,
+) -> str:
     """``apipod serve`` on ``bench_wrk.py``'s stack with ``hook`` as its ``sitecustomize`` (``env`` beside it):
     a warm-up, a ``SIGUSR1``, ``drive(port, call, tmp)``, a second ``SIGUSR1``; returns what the hook wrote to
     the file named by the ``out_var`` setting. Shared with ``bench_timeline.py``."""
@@ -115,7 +122,7 @@ def hooked_run(hook: str, out_var: str, scenario: str, drive: Callable[[int, Cal
         upstream = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
         path = os.pathsep.join(filter(None, [str(tmp / "hook"), os.environ.get("PYTHONPATH")]))
         settings = {"PYTHONPATH": path, out_var: str(out), **env}
-        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", **settings)
+        gateway = apipod(stack, tmp, CATALOG.format(port=up), gw, "1", database_url=database_url, **settings)
         wait_ready(f"http://127.0.0.1:{up}/plain/", [upstream, gateway])
         wait_ready(f"http://127.0.0.1:{gw}/health", [upstream, gateway])
         call = calls(create_key(f"http://127.0.0.1:{gw}"))[scenario]
@@ -131,12 +138,13 @@ def hooked_run(hook: str, out_var: str, scenario: str, drive: Callable[[int, Cal
         raise SystemExit("the server wrote nothing")
 
 
-def count(scenario: str, requests: int, callers: str) -> dict[str, dict[str, int]]:
+def count(scenario: str, requests: int, callers: str, database_url: str | None) -> dict[str, dict[str, int]]:
     text = hooked_run(
         HOOK,
         "APIPOD_OPCODES_OUT",
         scenario,
         lambda port, call, _: send(port, call, requests),
+        database_url,
         APIPOD_OPCODES_CALLERS=callers,
     )
     result: dict[str, dict[str, int]] = json.loads(text)
@@ -185,8 +193,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="requests counted, after a warm-up")
     parser.add_argument("--top", type=int, default=40, help="rows per table")
     parser.add_argument("--callers", default="", help="file:function,... whose callers to list (parts of names)")
+    parser.add_argument("--database-url", help=DATABASE_HELP)
     args = parser.parse_args()
-    report(count(args.scenario, args.requests, args.callers), args.requests, args.top)
+    report(count(args.scenario, args.requests, args.callers, args.database_url), args.requests, args.top)
 
 
 if __name__ == "__main__":

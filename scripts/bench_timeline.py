@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # the script directory is not a package
+from bench_common import DATABASE_HELP  # noqa: E402
 from bench_instructions import send  # noqa: E402
 from bench_opcodes import hooked_run  # noqa: E402
 from bench_wrk import Call, lua, wrk  # noqa: E402
@@ -117,7 +118,7 @@ if os.environ.get("APIPOD_TIMELINE_OUT"):
 """
 
 
-def record(requests: int, client: str) -> list[tuple[int, str]]:
+def record(requests: int, client: str, database_url: str | None) -> list[tuple[int, str]]:
     def drive(port: int, call: Call, tmp: Path) -> None:
         if client == "wrk":
             # about as many requests as asked for, at wrk's rate (at one connection)
@@ -125,7 +126,8 @@ def record(requests: int, client: str) -> list[tuple[int, str]]:
         else:
             send(port, call, requests)
 
-    text = hooked_run(HOOK, "APIPOD_TIMELINE_OUT", "request", drive, APIPOD_TIMELINE_STAGES=json.dumps(STAGES))
+    watched = json.dumps(STAGES)
+    text = hooked_run(HOOK, "APIPOD_TIMELINE_OUT", "request", drive, database_url, APIPOD_TIMELINE_STAGES=watched)
     return [(t, label) for t, label in json.loads(text)]
 
 
@@ -194,8 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="requests timed, after a warm-up")
     parser.add_argument("--client", default="python", choices=("python", "wrk"))
+    parser.add_argument("--database-url", help=DATABASE_HELP)
     args = parser.parse_args()
-    spans = stages(record(args.requests, args.client))
+    spans = stages(record(args.requests, args.client, args.database_url))
     print(f"requests timed: {max(len(times) for times in spans.values())}")
     report(spans)
 

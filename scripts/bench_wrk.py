@@ -322,10 +322,8 @@ def run(
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(running([nginx, "-c", str(tmp / "nginx.conf")]))
             gc_report = str(tmp / "gc-{pid}.json")  # entrypoints/cli/gc_watch.py
-            database = {} if database_url is None else {"DATABASE_URL": database_url}
-            migrate = () if database_url is None else ("--migrate",)
             gateway = apipod(
-                stack, tmp, CATALOG.format(port=up), gw, workers, *migrate, APIPOD_GC_REPORT=gc_report, **database
+                stack, tmp, CATALOG.format(port=up), gw, workers, database_url=database_url, APIPOD_GC_REPORT=gc_report
             )
             forwarder = stack.enter_context(
                 running([sys.executable, str(FORWARDER), str(fw), f"http://127.0.0.1:{up}"])
