@@ -31,7 +31,7 @@ from apipod.adapters.postgres.database import PgDatabase
 from apipod.adapters.retry import ExponentialJitter
 from apipod.application.ports import UsageLog
 from apipod.dialects.catalog_wire import converter, from_row
-from apipod.domain.errors import StorageError
+from apipod.domain.errors import ConflictError, StorageError
 from apipod.domain.usage import (
     Attempt,
     UsageBucket,
@@ -378,7 +378,7 @@ class PgUsageLog(UsageLog):
         try:
             async with self._db.connection("writing usage rows") as conn:
                 await conn.copy_records_to_table("usage_logs", records=rows, columns=_COLUMNS)
-        except Exception as exc:
+        except ConflictError as exc:  # storage_errors' reading of a unique violation
             cause = exc.__cause__
             if not (isinstance(cause, asyncpg.UniqueViolationError) and cause.constraint_name == _ROW_ID_UNIQUE):
                 raise
